@@ -1,0 +1,3 @@
+"""medimg: command-line pipelines for fingertip OCT, acne photos and mandible CT."""
+
+__version__ = "0.1.0"

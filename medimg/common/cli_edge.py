@@ -1,0 +1,60 @@
+"""Where library errors become CLI errors: one ``Error: ...`` line on stderr and an exit code.
+
+Library code raises typed :class:`~medimg.common.errors.MedimgError`; only commands
+wrapped by :func:`cli_command` turn them into exits, so the library stays usable from Python.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from collections.abc import Callable
+from typing import TypeVar
+
+import typer
+
+from medimg.common import console
+from medimg.common.errors import MedimgError
+
+F = TypeVar("F", bound=Callable[..., object])
+
+# Typer's own control flow (exits, aborts, usage errors that exit 2) must pass through untouched.
+# Typer vendors click, so its ClickException base is found through a public subclass.
+_CLICK_EXCEPTION = next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException")
+_PASS_THROUGH = (typer.Exit, typer.Abort, _CLICK_EXCEPTION)
+
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+def fail(message: str, *, code: int = EXIT_ERROR) -> typer.Exit:
+    """Print the one-line error and return the exit to raise."""
+    one_line = " ".join(str(message).split())
+    sys.stderr.write(f"Error: {one_line}\n")
+    sys.stderr.flush()
+    return typer.Exit(code)
+
+
+def cli_command(func: F) -> F:
+    """Run a Typer command body, mapping every failure to a one-line error (``--debug`` adds the traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except _PASS_THROUGH:
+            raise
+        except KeyboardInterrupt:
+            raise fail("interrupted", code=EXIT_INTERRUPTED) from None
+        except MedimgError as error:
+            if console.is_debug():
+                traceback.print_exc(file=sys.stderr)
+            raise fail(str(error)) from None
+        except Exception as error:  # noqa: BLE001 - the edge must never show a bare traceback
+            if console.is_debug():
+                traceback.print_exc(file=sys.stderr)
+            detail = str(error) or "no detail"
+            raise fail(f"unexpected {type(error).__name__}: {detail} (rerun with --debug for the traceback)") from None
+
+    return wrapper  # type: ignore[return-value]

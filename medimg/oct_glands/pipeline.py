@@ -1,0 +1,330 @@
+"""The OCT pipeline over files: one runner per stage subcommand, and ``extract`` chaining all seven.
+
+Stage files (all canonical ``(Y, Z, X)`` unless said otherwise)::
+
+    denoise   scan.tif              -> denoised.tif      uint8
+    surface   denoised.tif          -> surface.tif       (Y, X) int32
+    crop      denoised.tif surface  -> blocks.tif        (B, 80, 80, 80) uint8, corners in its metadata
+                                       corners.csv       block, y, z, x
+    infer     blocks.tif            -> probability.tif   float32
+    threshold probability.tif       -> mask.tif          uint8 0/1
+    prune     mask.tif              -> glands.tif        uint16 labels
+    project   glands.tif            -> pores.csv
+
+``extract`` runs the same functions in memory, so its pores equal the chain's.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from medimg import __version__
+from medimg.common import console
+from medimg.common.errors import FormatError, InputError, expected
+from medimg.common.images import write_png
+from medimg.common.tables import write_csv, write_json
+from medimg.common.volumes import read_volume, read_volume_metadata, write_volume
+from medimg.oct_glands.blend import predict_and_merge
+from medimg.oct_glands.denoise import denoise_volume
+from medimg.oct_glands.enface import draw_pores, fingerprint_image
+from medimg.oct_glands.project import PORE_COLUMNS, gland_pores
+from medimg.oct_glands.prune import MIN_GLAND_VOXELS, label_glands
+from medimg.oct_glands.roi import BLOCK_SIZE, INFERENCE_STRIDE, check_volume_fits, extract_blocks, roi_corners
+from medimg.oct_glands.surface import detect_surface
+from medimg.oct_glands.threshold import binarize
+
+OUTPUT_TAG = "oct"
+
+
+@dataclass(frozen=True)
+class SurfaceOptions:
+    smooth_sigma: float = 0.0
+    rising_only: bool = False
+    median_size: int = 0
+
+
+@dataclass(frozen=True)
+class DenoiseOptions:
+    enabled: bool = True
+    sigma: float | None = None
+    domain: str = "log"
+    stage: str = "full"
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    model: str = "light"
+    weights: Path | None = None
+    device: str = "auto"
+    batch_size: int = 4
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    denoise: DenoiseOptions = field(default_factory=DenoiseOptions)
+    surface: SurfaceOptions = field(default_factory=SurfaceOptions)
+    inference: InferenceOptions = field(default_factory=InferenceOptions)
+    stride: int = INFERENCE_STRIDE
+    threshold: float | None = None
+    min_size: int = MIN_GLAND_VOXELS
+    connectivity: int = 3
+
+
+def as_uint8(volume: np.ndarray) -> np.ndarray:
+    """The pipeline works on 8-bit log-display volumes; other dtypes are rescaled (0.1-99.9 percentiles)."""
+    if volume.dtype == np.uint8:
+        return volume
+    low, high = np.percentile(volume[:: max(1, volume.shape[0] // 16)], [0.1, 99.9])
+    console.warn(f"volume has dtype {volume.dtype}; rescaling {low:.4g}..{high:.4g} to 0..255")
+    scale = 255.0 / (high - low) if high > low else 0.0
+    return np.clip((np.asarray(volume, dtype=np.float32) - low) * scale, 0, 255).astype(np.uint8)
+
+
+def load_scan(path: Path, *, axes: str = "YZX") -> np.ndarray:
+    """Read an OCT scan as a ``(Y, Z, X)`` uint8 volume that holds at least one 80^3 block."""
+    volume = read_volume(path, axes=axes)
+    check_volume_fits(volume.shape, BLOCK_SIZE)
+    return as_uint8(volume)
+
+
+def _read_labels(path: Path, *, what: str) -> np.ndarray:
+    volume = read_volume(path)
+    if not np.issubdtype(volume.dtype, np.integer):
+        raise FormatError(expected(f"an integer {what} volume", f"dtype {volume.dtype} in '{Path(path).name}'"))
+    return np.asarray(volume)
+
+
+def _read_probability(path: Path) -> np.ndarray:
+    probability = np.asarray(read_volume(path), dtype=np.float32)
+    if probability.size and (probability.min() < 0 or probability.max() > 1):
+        raise FormatError(expected("probabilities in [0, 1]", f"{probability.min():.3g}..{probability.max():.3g} in '{Path(path).name}'"))
+    return probability
+
+
+class StageClock:
+    """Wall-clock seconds per stage, for the summary."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str):
+        console.info(f"[{name}]")
+        started = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - started, 3)
+
+
+def _predictor(options: InferenceOptions):
+    from medimg.common.device import resolve_device
+    from medimg.oct_glands.predictor import load_network, network_predictor
+
+    device = resolve_device(options.device)
+    network, source = load_network(options.model, weights=options.weights)
+    return network_predictor(network, device), source, str(device)
+
+
+def _progress(description: str):
+    return lambda items: console.track(items, description=description)
+
+
+# ---- stage runners (one per subcommand) -------------------------------------------------------
+
+
+def run_denoise(scan: Path, output_dir: Path, *, axes: str, options: DenoiseOptions) -> Path:
+    volume = load_scan(scan, axes=axes)
+    denoised = denoise_volume(volume, sigma=options.sigma, domain=options.domain, stage=options.stage, progress=_progress("BM3D"))
+    return write_volume(output_dir / "denoised.tif", denoised, inputs=[scan])
+
+
+def run_surface(volume_path: Path, output_dir: Path, *, axes: str, options: SurfaceOptions) -> Path:
+    volume = load_scan(volume_path, axes=axes)
+    surface = detect_surface(volume, **asdict(options))
+    return write_volume(output_dir / "surface.tif", surface, metadata={"axes": "YX", **asdict(options)}, inputs=[volume_path])
+
+
+def _read_surface(path: Path, volume_shape: tuple[int, int, int]) -> np.ndarray:
+    import tifffile
+
+    try:
+        surface = tifffile.imread(path)
+    except Exception as error:
+        raise FormatError(expected("a surface TIFF written by 'medimg oct surface'", f"'{Path(path).name}' ({type(error).__name__})")) from None
+    if surface.shape != (volume_shape[0], volume_shape[2]):
+        raise InputError(expected(f"a surface map of shape (Y, X) = {(volume_shape[0], volume_shape[2])}", f"{surface.shape}"))
+    return surface
+
+
+def run_crop(volume_path: Path, surface_path: Path, output_dir: Path, *, axes: str, stride: int) -> list[Path]:
+    if not Path(surface_path).exists():
+        raise InputError(expected("an existing surface TIFF", f"'{surface_path}' which does not exist"))
+    volume = load_scan(volume_path, axes=axes)
+    surface = _read_surface(surface_path, volume.shape)
+    corners = roi_corners(surface, volume.shape, size=BLOCK_SIZE, stride=stride)
+    blocks = extract_blocks(volume, corners, size=BLOCK_SIZE)
+    metadata = {"volume_shape": list(volume.shape), "block_size": BLOCK_SIZE, "stride": stride, "corners": corners.tolist()}
+    inputs = [volume_path, surface_path]
+    blocks_path = write_volume(output_dir / "blocks.tif", blocks, metadata=metadata, inputs=inputs)
+    rows = [{"block": i, "y": int(y), "z": int(z), "x": int(x)} for i, (y, z, x) in enumerate(corners)]
+    corners_path = write_csv(output_dir / "corners.csv", rows, ["block", "y", "z", "x"], inputs=inputs)
+    return [blocks_path, corners_path]
+
+
+def run_infer(blocks_path: Path, output_dir: Path, *, options: InferenceOptions) -> Path:
+    import tifffile
+
+    metadata = read_volume_metadata(blocks_path)
+    if not {"volume_shape", "corners", "block_size"} <= metadata.keys():
+        raise FormatError(expected("blocks written by 'medimg oct crop' (corners in the TIFF metadata)", f"'{Path(blocks_path).name}' without them"))
+    corners = np.asarray(metadata["corners"], dtype=np.int64).reshape(-1, 3)
+    size = int(metadata["block_size"])
+    blocks = tifffile.imread(blocks_path).reshape(-1, size, size, size)
+    if len(blocks) != len(corners):
+        raise FormatError(expected(f"{len(corners)} blocks", f"{len(blocks)} in '{Path(blocks_path).name}'"))
+    predictor, source, _ = _predictor(options)
+    probability = predict_and_merge(
+        lambda batch: blocks[batch], corners, tuple(metadata["volume_shape"]),
+        predictor=predictor, batch_size=options.batch_size, progress=_progress("infer"),
+    )
+    return write_volume(output_dir / "probability.tif", probability, metadata={"weights": source}, inputs=[blocks_path])
+
+
+def run_threshold(probability_path: Path, output_dir: Path, *, value: float | None) -> tuple[Path, float]:
+    mask, threshold = binarize(_read_probability(probability_path), threshold=value)
+    path = write_volume(output_dir / "mask.tif", mask.astype(np.uint8), metadata={"threshold": threshold}, inputs=[probability_path])
+    return path, threshold
+
+
+def run_prune(mask_path: Path, output_dir: Path, *, min_size: int, connectivity: int) -> tuple[Path, int]:
+    labels = label_glands(_read_labels(mask_path, what="mask") > 0, min_size=min_size, connectivity=connectivity)
+    path = write_volume(output_dir / "glands.tif", labels, metadata={"min_size": min_size, "connectivity": connectivity}, inputs=[mask_path])
+    return path, int(labels.max())
+
+
+def run_project(labels_path: Path, output_dir: Path, *, probability_path: Path | None) -> tuple[Path, list[dict]]:
+    labels = _read_labels(labels_path, what="label")
+    probability = _read_probability(probability_path) if probability_path is not None else None
+    pores = gland_pores(labels, probability=probability)
+    inputs = [labels_path] + ([probability_path] if probability_path else [])
+    return write_csv(output_dir / "pores.csv", pores, PORE_COLUMNS, inputs=inputs), pores
+
+
+# ---- extract ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ExtractResult:
+    pores_csv: Path
+    glands_tif: Path
+    fingerprint_png: Path
+    summary_json: Path
+    summary: dict
+
+    @property
+    def paths(self) -> list[Path]:
+        return [self.pores_csv, self.glands_tif, self.fingerprint_png, self.summary_json]
+
+
+def extract(
+    scan: Path,
+    output_dir: Path,
+    *,
+    axes: str = "YZX",
+    options: ExtractOptions = ExtractOptions(),
+    predictor=None,
+    provenance: tuple[str, str] = ("custom predictor", "n/a"),
+) -> ExtractResult:
+    """Run all seven stages in one process; write pores CSV, glands TIFF, fingerprint PNG, summary JSON.
+
+    ``predictor`` replaces the network (tests pass a lambda) and ``provenance`` names it
+    (weights, device) for the summary; by default the network of ``options.inference`` is loaded.
+    """
+    clock = StageClock()
+    volume = load_scan(scan, axes=axes)
+    if predictor is None:
+        predictor, *provenance = _predictor(options.inference)
+    weights_source, device = provenance
+    if options.denoise.enabled:
+        with clock.stage("denoise"):
+            d = options.denoise
+            volume = denoise_volume(volume, sigma=d.sigma, domain=d.domain, stage=d.stage, progress=_progress("BM3D"))
+    with clock.stage("surface"):
+        surface = detect_surface(volume, **asdict(options.surface))
+    with clock.stage("crop"):
+        corners = roi_corners(surface, volume.shape, size=BLOCK_SIZE, stride=options.stride)
+    with clock.stage("infer"):
+        probability = predict_and_merge(
+            lambda batch: extract_blocks(volume, corners[batch], size=BLOCK_SIZE), corners, volume.shape,
+            predictor=predictor, batch_size=options.inference.batch_size, progress=_progress("infer"),
+        )
+    with clock.stage("threshold"):
+        mask, threshold = binarize(probability, threshold=options.threshold)
+    with clock.stage("prune"):
+        labels = label_glands(mask, min_size=options.min_size, connectivity=options.connectivity)
+    with clock.stage("project"):
+        pores = gland_pores(labels, probability=probability)
+
+    summary = {
+        "medimg_version": __version__,
+        "input": str(scan),
+        "volume_shape_yzx": list(volume.shape),
+        "blocks": len(corners),
+        "threshold": threshold,
+        "mask_voxels": int(np.count_nonzero(mask)),
+        "glands": len(pores),
+        "pores": len(pores),
+        "gland_voxels": int(sum(p["volume_voxels"] for p in pores)),
+        "seconds_per_stage": clock.seconds,
+        "weights": weights_source,
+        "device": device,
+        "options": _jsonable_options(options, axes),
+    }
+    inputs = [scan]
+    pores_csv = write_csv(output_dir / "pores.csv", pores, PORE_COLUMNS, inputs=inputs)
+    glands_tif = write_volume(output_dir / "glands.tif", labels, metadata={"threshold": threshold}, inputs=inputs)
+    fingerprint_png = write_png(output_dir / "fingerprint.png", draw_pores(fingerprint_image(surface), pores), inputs=inputs)
+    summary_json = write_json(output_dir / "summary.json", summary, inputs=inputs)
+    return ExtractResult(pores_csv, glands_tif, fingerprint_png, summary_json, summary)
+
+
+def _jsonable_options(options: ExtractOptions, axes: str) -> dict:
+    raw = asdict(options)
+    raw["inference"]["weights"] = str(options.inference.weights) if options.inference.weights else None
+    raw["axes"] = axes
+    return raw
+
+
+@dataclass
+class BatchOutcome:
+    results: list[ExtractResult]
+    failures: list[tuple[Path, str]]
+
+
+def extract_many(scans: list[Path], output: Path | None, *, axes: str = "YZX", options: ExtractOptions = ExtractOptions()) -> BatchOutcome:
+    """:func:`extract` over several scans with one model load; a bad scan is reported and skipped."""
+    from medimg.common.errors import MedimgError
+    from medimg.common.outputs import default_output_dir, prepare_output_dir
+
+    missing = [scan for scan in scans if not Path(scan).is_file()]
+    if len(scans) == 1 and missing:
+        raise InputError(expected("an existing OCT volume file", f"'{missing[0]}' which does not exist"))
+    predictor, source, device = _predictor(options.inference)
+    results, failures = [], []
+    for scan in scans:
+        target = output if len(scans) == 1 else (Path(output) / default_output_dir(Path(scan), OUTPUT_TAG).name if output else None)
+        try:
+            directory = prepare_output_dir(target, Path(scan), OUTPUT_TAG)
+            result = extract(Path(scan), directory, axes=axes, options=options, predictor=predictor, provenance=(source, device))
+        except MedimgError as error:
+            if len(scans) == 1:
+                raise
+            console.error_line(f"{scan}: {error}")
+            failures.append((Path(scan), str(error)))
+            continue
+        results.append(result)
+    return BatchOutcome(results, failures)

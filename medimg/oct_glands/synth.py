@@ -1,0 +1,38 @@
+"""``medimg oct synth``: a fingertip phantom written as the files a real scan and its truth would be."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from medimg.common.errors import InputError, expected
+from medimg.common.tables import write_csv
+from medimg.common.volumes import write_volume
+
+TRUTH_PORE_COLUMNS = ("id", "x", "y", "z")
+
+
+def parse_shape(text: str) -> tuple[int, int, int]:
+    """``"Y,Z,X"`` -> ``(Y, Z, X)``."""
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        raise InputError(expected("--shape as three integers Y,Z,X", repr(text))) from None
+    if len(shape) != 3:
+        raise InputError(expected("--shape as three integers Y,Z,X", repr(text)))
+    return shape  # type: ignore[return-value]
+
+
+def write_synthetic_scan(output: Path, *, shape: tuple[int, int, int], seed: int) -> list[Path]:
+    """Write ``OUT.tif`` (volume), ``OUT_glands.tif`` (labels) and ``OUT_pores.csv`` (true pores)."""
+    from medimg.oct_glands.phantom import make_phantom
+
+    output = Path(output)
+    if output.suffix.lower() not in (".tif", ".tiff"):
+        raise InputError(expected("an output path ending in .tif", f"'{output}'"))
+    phantom = make_phantom(shape, seed=seed)
+    stem = output.with_suffix("")
+    volume_path = write_volume(output, phantom.volume, metadata={"axes": "YZX", "synthetic_seed": seed})
+    glands_path = write_volume(stem.with_name(f"{stem.name}_glands.tif"), phantom.glands, metadata={"axes": "YZX"})
+    rows = [{"id": i + 1, "x": x, "y": y, "z": z} for i, (x, y, z) in enumerate(phantom.pores)]
+    pores_path = write_csv(stem.with_name(f"{stem.name}_pores.csv"), rows, TRUTH_PORE_COLUMNS)
+    return [volume_path, glands_path, pores_path]

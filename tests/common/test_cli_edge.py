@@ -1,0 +1,57 @@
+import typer
+from typer.testing import CliRunner
+
+from medimg.cli import app as root_app
+from medimg.common import console
+from medimg.common.cli_edge import cli_command
+from medimg.common.errors import FormatError
+
+runner = CliRunner()
+
+
+def _app_raising(error: BaseException) -> typer.Typer:
+    app = typer.Typer()
+
+    @app.command()
+    @cli_command
+    def boom() -> None:
+        raise error
+
+    return app
+
+
+def test_missing_file_gives_one_error_line_and_nothing_on_stdout(tmp_path):
+    result = runner.invoke(root_app, ["oct", "extract", str(tmp_path / "missing.tif")])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("Error: expected an existing OCT volume file")
+    assert "Traceback" not in result.stderr
+
+
+def test_typed_error_becomes_exit_1_with_its_message():
+    result = runner.invoke(_app_raising(FormatError("expected a TIFF, got\na PNG")), [])
+    assert result.exit_code == 1
+    assert result.stderr == "Error: expected a TIFF, got a PNG\n"
+
+
+def test_unexpected_exception_is_one_line_too():
+    result = runner.invoke(_app_raising(ZeroDivisionError("division by zero")), [])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: unexpected ZeroDivisionError: division by zero")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_debug_adds_the_traceback():
+    console.configure(debug=True)
+    result = runner.invoke(_app_raising(FormatError("bad file")), [])
+    assert result.exit_code == 1
+    assert "Traceback" in result.stderr
+    assert result.stderr.rstrip().endswith("Error: bad file")
+
+
+def test_keyboard_interrupt_exits_130():
+    result = runner.invoke(_app_raising(KeyboardInterrupt()), [])
+    assert result.exit_code == 130
+    assert result.stderr == "Error: interrupted\n"
