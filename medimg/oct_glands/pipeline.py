@@ -85,10 +85,11 @@ def as_uint8(volume: np.ndarray) -> np.ndarray:
     return np.clip((np.asarray(volume, dtype=np.float32) - low) * scale, 0, 255).astype(np.uint8)
 
 
-def load_scan(path: Path, *, axes: str = "YZX") -> np.ndarray:
-    """Read an OCT scan as a ``(Y, Z, X)`` uint8 volume that holds at least one 80^3 block."""
+def load_scan(path: Path, *, axes: str = "YZX", require_block: bool = True) -> np.ndarray:
+    """Read an OCT scan as a ``(Y, Z, X)`` uint8 volume (holding at least one 80^3 block if required)."""
     volume = read_volume(path, axes=axes)
-    check_volume_fits(volume.shape, BLOCK_SIZE)
+    if require_block:
+        check_volume_fits(volume.shape, BLOCK_SIZE)
     return as_uint8(volume)
 
 
@@ -129,6 +130,28 @@ def _predictor(options: InferenceOptions):
     return network_predictor(network, device), source, str(device)
 
 
+class LazyNetwork:
+    """The network of ``options``, loaded once on first use and then reused across scans.
+
+    ``extract`` loads it right after reading a scan: a bad scan fails before the model is
+    loaded, and a bad weights file fails before hours of denoising.
+    """
+
+    def __init__(self, options: InferenceOptions) -> None:
+        self.options = options
+        self._predict = None
+        self.provenance = ("not loaded", "n/a")
+
+    def load(self) -> None:
+        if self._predict is None:
+            self._predict, *provenance = _predictor(self.options)
+            self.provenance = tuple(provenance)
+
+    def __call__(self, blocks: np.ndarray) -> np.ndarray:
+        self.load()
+        return self._predict(blocks)
+
+
 def _progress(description: str):
     return lambda items: console.track(items, description=description)
 
@@ -137,13 +160,13 @@ def _progress(description: str):
 
 
 def run_denoise(scan: Path, output_dir: Path, *, axes: str, options: DenoiseOptions) -> Path:
-    volume = load_scan(scan, axes=axes)
+    volume = load_scan(scan, axes=axes, require_block=False)
     denoised = denoise_volume(volume, sigma=options.sigma, domain=options.domain, stage=options.stage, progress=_progress("BM3D"))
     return write_volume(output_dir / "denoised.tif", denoised, inputs=[scan])
 
 
 def run_surface(volume_path: Path, output_dir: Path, *, axes: str, options: SurfaceOptions) -> Path:
-    volume = load_scan(volume_path, axes=axes)
+    volume = load_scan(volume_path, axes=axes, require_block=False)
     surface = detect_surface(volume, **asdict(options))
     return write_volume(output_dir / "surface.tif", surface, metadata={"axes": "YX", **asdict(options)}, inputs=[volume_path])
 
@@ -237,18 +260,20 @@ def extract(
     axes: str = "YZX",
     options: ExtractOptions = ExtractOptions(),
     predictor=None,
-    provenance: tuple[str, str] = ("custom predictor", "n/a"),
 ) -> ExtractResult:
     """Run all seven stages in one process; write pores CSV, glands TIFF, fingerprint PNG, summary JSON.
 
-    ``predictor`` replaces the network (tests pass a lambda) and ``provenance`` names it
-    (weights, device) for the summary; by default the network of ``options.inference`` is loaded.
+    ``predictor`` replaces the network (tests pass a lambda); by default the network of
+    ``options.inference`` is loaded (pass a :class:`LazyNetwork` to share one across scans).
     """
     clock = StageClock()
     volume = load_scan(scan, axes=axes)
     if predictor is None:
-        predictor, *provenance = _predictor(options.inference)
-    weights_source, device = provenance
+        predictor = LazyNetwork(options.inference)
+    weights_source, device = "custom predictor", "n/a"
+    if isinstance(predictor, LazyNetwork):
+        predictor.load()
+        weights_source, device = predictor.provenance
     if options.denoise.enabled:
         with clock.stage("denoise"):
             d = options.denoise
@@ -313,13 +338,13 @@ def extract_many(scans: list[Path], output: Path | None, *, axes: str = "YZX", o
     missing = [scan for scan in scans if not Path(scan).is_file()]
     if len(scans) == 1 and missing:
         raise InputError(expected("an existing OCT volume file", f"'{missing[0]}' which does not exist"))
-    predictor, source, device = _predictor(options.inference)
+    network = LazyNetwork(options.inference)
     results, failures = [], []
     for scan in scans:
         target = output if len(scans) == 1 else (Path(output) / default_output_dir(Path(scan), OUTPUT_TAG).name if output else None)
         try:
             directory = prepare_output_dir(target, Path(scan), OUTPUT_TAG)
-            result = extract(Path(scan), directory, axes=axes, options=options, predictor=predictor, provenance=(source, device))
+            result = extract(Path(scan), directory, axes=axes, options=options, predictor=network)
         except MedimgError as error:
             if len(scans) == 1:
                 raise

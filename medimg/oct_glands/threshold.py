@@ -20,22 +20,28 @@ def otsu_threshold(probability: np.ndarray, *, bins: int = OTSU_BINS) -> float:
     Returns
     -------
     threshold : float
-        The bin centre maximising the between-class variance. A map with a single value
-        has no two classes; its threshold is just above that value, so nothing is selected.
+        The bin edge ``i / bins`` whose split (bins below i vs bins from i on) maximises the
+        between-class variance, so that ``P >= thr`` selects exactly the upper class. A map
+        with a single occupied bin has no two classes; its threshold is that bin's upper edge.
     """
-    from skimage.filters import threshold_otsu
-
     flat = probability.reshape(-1)
     counts = np.zeros(bins, dtype=np.int64)
     for start in range(0, flat.size, _CHUNK):
         counts += np.histogram(flat[start : start + _CHUNK], bins=bins, range=(0.0, 1.0))[0]
-    centres = (np.arange(bins) + 0.5) / bins
     occupied = np.flatnonzero(counts)
     if occupied.size == 0:
         raise InputError(expected("a non-empty probability map", "no voxels"))
     if occupied.size == 1:
-        return float(centres[occupied[0]] + 0.5 / bins)
-    return float(threshold_otsu(hist=(counts, centres)))
+        return float((occupied[0] + 1) / bins)
+    centres = (np.arange(bins) + 0.5) / bins
+    weight_below = np.cumsum(counts)[:-1].astype(np.float64)  # split i = 1..bins-1: class 0 = bins < i
+    mass_below = np.cumsum(counts * centres)[:-1]
+    weight_above = counts.sum() - weight_below
+    mass_above = (counts * centres).sum() - mass_below
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = weight_below * weight_above * (mass_below / weight_below - mass_above / weight_above) ** 2
+    between[(weight_below == 0) | (weight_above == 0)] = -1.0
+    return float((int(np.argmax(between)) + 1) / bins)
 
 
 def binarize(probability: np.ndarray, *, threshold: float | None = None) -> tuple[np.ndarray, float]:

@@ -1,0 +1,104 @@
+import json
+
+import numpy as np
+import tifffile
+from typer.testing import CliRunner
+
+from medimg.cli import app
+from medimg.common.volumes import read_volume
+from medimg.oct_glands.denoise import denoise_volume
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    result = runner.invoke(app, ["--quiet", *map(str, args)])
+    assert result.exit_code == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_stage_chain_gives_the_same_pores_as_extract(tmp_path, toy_scan, random_weights):
+    chain = tmp_path / "chain"
+    network = ["--weights", random_weights, "--device", "cpu"]
+    (surface,) = invoke("oct", "surface", toy_scan, "-o", chain)
+    blocks, corners = invoke("oct", "crop", toy_scan, "--surface", surface, "-o", chain)
+    assert corners.endswith("corners.csv")
+    (probability,) = invoke("oct", "infer", blocks, *network)
+    mask, threshold_line = invoke("oct", "threshold", probability)
+    glands, _ = invoke("oct", "prune", mask)
+    (pores,) = invoke("oct", "project", glands, "--probability", probability)
+
+    paths = invoke("oct", "extract", toy_scan, "--no-denoise", "-o", tmp_path / "one", *network)
+    assert [p.rsplit("/", 1)[1] for p in paths] == ["pores.csv", "glands.tif", "fingerprint.png", "summary.json"]
+    summary = json.loads((tmp_path / "one" / "summary.json").read_text())
+    assert threshold_line == f"threshold={summary['threshold']:.6g}"
+    assert (tmp_path / "one" / "pores.csv").read_text() == open(pores).read()
+    np.testing.assert_array_equal(read_volume(tmp_path / "one" / "glands.tif"), read_volume(glands))
+    assert summary["weights"] == str(random_weights)
+
+
+def test_denoise_stage_writes_what_the_function_computes(tmp_path):
+    rng = np.random.default_rng(0)
+    clean = np.full((2, 40, 48), 20.0)
+    clean[:, 15:, :] = 150.0
+    noisy = np.clip(clean + rng.normal(0, 8, clean.shape), 0, 255).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "n.tif", noisy, photometric="minisblack")
+    (path,) = invoke("oct", "denoise", tmp_path / "n.tif", "--sigma", 8, "--bm3d-stage", "hard")
+    assert path == str(tmp_path / "n_oct" / "denoised.tif")
+    denoised = read_volume(path)
+    np.testing.assert_array_equal(denoised, denoise_volume(noisy, sigma=8, stage="hard"))
+    error_before = np.abs(noisy - clean).mean()
+    error_after = np.abs(denoised - clean).mean()
+    assert error_after < error_before / 3
+
+
+def test_synth_writes_volume_truth_and_pores(tmp_path):
+    paths = invoke("oct", "synth", tmp_path / "p.tif", "--shape", "48,96,48", "--seed", "3")
+    assert [p.rsplit("/", 1)[1] for p in paths] == ["p.tif", "p_glands.tif", "p_pores.csv"]
+    volume, glands = read_volume(paths[0]), read_volume(paths[1])
+    assert volume.shape == glands.shape == (48, 96, 48) and volume.dtype == np.uint8
+    n_pores = len(open(paths[2]).read().splitlines()) - 1
+    assert n_pores == glands.max() >= 1
+
+
+def test_evaluate_prints_scores_as_json(tmp_path):
+    truth = np.zeros((2, 2, 4), np.uint8)
+    truth[0, 0] = 1
+    predicted = np.zeros_like(truth)
+    predicted[0, 0, :2] = 1
+    tifffile.imwrite(tmp_path / "t.tif", truth, photometric="minisblack")
+    tifffile.imwrite(tmp_path / "p.tif", predicted, photometric="minisblack")
+    (tmp_path / "t.csv").write_text("x,y\n0,0\n100,100\n")
+    (tmp_path / "p.csv").write_text("id,x,y\n1,3,4\n2,50,50\n")
+    result = runner.invoke(app, ["oct", "evaluate", "--pred-mask", str(tmp_path / "p.tif"), "--true-mask", str(tmp_path / "t.tif"),
+                                 "--pred-pores", str(tmp_path / "p.csv"), "--true-pores", str(tmp_path / "t.csv"), "--json"])
+    assert result.exit_code == 0, result.stderr
+    scores = json.loads(result.stdout)
+    assert scores["dice"] == 2 * 2 / (4 + 2) and scores["iou"] == 0.5
+    assert scores["RT"] == 0.5 and scores["RF"] == 0.5
+
+
+def test_model_info_matches_table_3_within_one_percent():
+    rows = json.loads("\n".join(invoke("oct", "model-info", "--json")))
+    assert {row["model"] for row in rows} == {"light", "standard"}
+    for row in rows:
+        for key in ("params_kB", "space", "time"):
+            assert abs(row[f"{key}_rel_diff"]) < 0.01
+
+
+def test_bad_inputs_give_one_error_line(tmp_path):
+    tifffile.imwrite(tmp_path / "flat.tif", np.zeros((90, 90), np.uint8))
+    (tmp_path / "junk.tif").write_bytes(b"\x00" * 64)
+    tifffile.imwrite(tmp_path / "thin.tif", np.zeros((80, 50, 80), np.uint8), photometric="minisblack")
+    cases = {
+        "flat.tif": "a single 2-D image",
+        "junk.tif": "expected a readable TIFF volume",
+        "thin.tif": "at least 80 voxels deep",
+    }
+    for name, message in cases.items():
+        result = runner.invoke(app, ["oct", "extract", str(tmp_path / name), "--device", "cpu", "-o", str(tmp_path / "out")])
+        assert result.exit_code == 1, name
+        assert result.stdout == ""
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

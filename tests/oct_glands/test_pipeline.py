@@ -1,0 +1,41 @@
+import json
+
+import numpy as np
+import pytest
+
+from medimg.common.errors import InputError
+from medimg.common.tables import read_csv
+from medimg.common.volumes import read_volume
+from medimg.oct_glands.pipeline import DenoiseOptions, ExtractOptions, extract
+
+from .conftest import BIG_CUBES
+
+
+def bright_voxels(blocks):
+    return (blocks >= 200).astype(np.float32)
+
+
+def test_extract_finds_the_two_big_cubes_and_prunes_the_small_one(tmp_path, toy_scan):
+    options = ExtractOptions(denoise=DenoiseOptions(enabled=False))
+    result = extract(toy_scan, tmp_path / "out", options=options, predictor=bright_voxels)
+    pores = read_csv(result.pores_csv)
+    centres = sorted((float(p["x"]), float(p["y"]), float(p["z"])) for p in pores)
+    assert centres == sorted((x + 2.5, y + 2.5, z + 2.5) for y, z, x in BIG_CUBES)
+    assert [int(p["volume_voxels"]) for p in pores] == [216, 216]
+    labels = read_volume(result.glands_tif)
+    assert labels.shape == (80, 100, 120) and labels.max() == 2
+    summary = json.loads(result.summary_json.read_text())
+    assert summary["blocks"] == 2 and summary["pores"] == 2
+    assert 0 < summary["threshold"] <= 1
+    assert set(summary["seconds_per_stage"]) == {"surface", "crop", "infer", "threshold", "prune", "project"}
+    png = result.fingerprint_png
+    assert png.exists() and png.stat().st_size > 0
+
+
+def test_a_shallow_volume_is_refused_before_any_output(tmp_path):
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "thin.tif", np.zeros((80, 60, 80), np.uint8), photometric="minisblack")
+    with pytest.raises(InputError, match=r"expected a volume at least 80 voxels deep \(Z\), got 60"):
+        extract(tmp_path / "thin.tif", tmp_path / "out", options=ExtractOptions(), predictor=bright_voxels)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -1,0 +1,26 @@
+import numpy as np
+import pytest
+
+from medimg.oct_glands.project import gland_pores
+
+
+def test_centroid_of_a_known_blob():
+    labels = np.zeros((10, 12, 14), np.uint16)
+    labels[2:5, 3:8, 4:6] = 1  # y 2..4 (mean 3), z 3..7 (mean 5), x 4..5 (mean 4.5)
+    labels[7, 10, 12] = 3  # ids need not be consecutive
+    probability = np.zeros(labels.shape, np.float32)
+    probability[2:5, 3:8, 4:6] = 0.8
+    probability[2, 3, 4] = 0.5
+    pores = gland_pores(labels, probability=probability)
+    assert [p["id"] for p in pores] == [1, 3]
+    first = pores[0]
+    assert (first["x"], first["y"], first["z"]) == pytest.approx((4.5, 3.0, 5.0))
+    assert first["volume_voxels"] == 30
+    assert first["mean_probability"] == pytest.approx((29 * 0.8 + 0.5) / 30)
+    assert (pores[1]["x"], pores[1]["y"], pores[1]["z"]) == (12.0, 7.0, 10.0)
+
+
+def test_no_glands_no_pores_and_probability_is_optional():
+    assert gland_pores(np.zeros((2, 2, 2), np.uint8)) == []
+    labels = np.ones((1, 1, 2), np.uint8)
+    assert gland_pores(labels)[0]["mean_probability"] is None

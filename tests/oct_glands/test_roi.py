@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+
+from medimg.common.errors import InputError
+from medimg.oct_glands.roi import extract_blocks, roi_corners
+
+
+def test_corners_on_the_stride_grid_for_a_given_shape():
+    shape = (200, 100, 170)  # Y, Z, X
+    corners = roi_corners(np.zeros((200, 170), np.int32), shape, size=80, stride=40)
+    # y* = 0, 40, 80, 120 (120 + 80 = 200 fits); x* = 0, 40, 80 (120 + 80 > 170)
+    assert len(corners) == 4 * 3
+    np.testing.assert_array_equal(np.unique(corners[:, 0]), [0, 40, 80, 120])
+    np.testing.assert_array_equal(np.unique(corners[:, 2]), [0, 40, 80])
+    np.testing.assert_array_equal(corners[:4], [[0, 0, 0], [0, 0, 40], [0, 0, 80], [40, 0, 0]])
+
+
+def test_z_star_is_the_rounded_mean_of_four_b_scans_and_clipped():
+    surface = np.zeros((80, 80), np.int32)
+    surface[0:4, 0] = [10, 10, 11, 11]  # mean 10.5 rounds up to 11
+    assert roi_corners(surface, (80, 100, 80), size=80, stride=40).tolist() == [[0, 11, 0]]
+    surface[0:4, 0] = [10, 10, 10, 11]  # 10.25 -> 10
+    assert roi_corners(surface, (80, 100, 80))[0, 1] == 10
+    surface[0:4, 0] = 50  # the block would end below the volume: clipped to Z - 80 = 20
+    assert roi_corners(surface, (80, 100, 80))[0, 1] == 20
+
+
+def test_training_stride_gives_more_blocks():
+    assert len(roi_corners(np.zeros((120, 120), np.int32), (120, 90, 120), stride=20)) == 9
+
+
+@pytest.mark.parametrize("shape, axis", [((80, 79, 80), "deep"), ((79, 90, 80), "along Y"), ((80, 90, 60), "along X")])
+def test_too_small_volumes_are_refused(shape, axis):
+    with pytest.raises(InputError, match=f"expected a volume at least 80 voxels {axis}"):
+        roi_corners(np.zeros((shape[0], shape[2]), np.int32), shape)
+
+
+def test_blocks_are_the_volume_at_their_corners():
+    volume = np.arange(10 * 12 * 14).reshape(10, 12, 14)
+    corners = np.array([[1, 2, 3], [5, 6, 7]])
+    blocks = extract_blocks(volume, corners, size=4)
+    assert blocks.shape == (2, 4, 4, 4)
+    np.testing.assert_array_equal(blocks[1], volume[5:9, 6:10, 7:11])
