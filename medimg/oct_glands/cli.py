@@ -269,7 +269,6 @@ def evaluate(
 def model_info(as_json: bool = typer.Option(False, "--json", help="JSON instead of a table.")) -> None:
     """Parameters, space and time complexity on an 80^3 input, beside the paper's Table 3."""
     from medimg.common.tables import render_records, to_json
-    from medimg.oct_glands.complexity import complexity_table
+    from medimg.oct_glands.complexity import complexity_table, table3_rows
 
-    rows = complexity_table()
-    typer.echo(to_json(rows).rstrip("\n") if as_json else render_records(rows))
+    typer.echo(to_json(complexity_table()).rstrip("\n") if as_json else render_records(table3_rows()))

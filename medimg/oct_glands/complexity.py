@@ -203,3 +203,20 @@ def complexity_table(*, input_size: int = 80) -> list[dict]:
             row[f"{key}_rel_diff"] = _rel(ours, paper[key]) if paper else None
         rows.append(row)
     return rows
+
+
+def table3_rows(*, input_size: int = 80) -> list[dict]:
+    """Table 3 in long form for people: one row per (model, figure) with ours, the paper's and the gap in %."""
+    rows = []
+    for row in complexity_table(input_size=input_size):
+        rows.append({"model": row["model"], "figure": "conv weights (count)", "ours": row["conv_weights"], "paper": None, "diff_%": None})
+        for key, label in (("params_kB", "params (kB)"), ("space", "space"), ("time", "time (MACs)")):
+            diff = row[f"{key}_rel_diff"]
+            rows.append({
+                "model": row["model"],
+                "figure": label,
+                "ours": round(row[key], 1) if key == "params_kB" else f"{row[key]:.4g}",
+                "paper": row[f"paper_{key}"] if key == "params_kB" else f"{row[f'paper_{key}']:.3g}",
+                "diff_%": None if diff is None else round(100 * diff, 2),
+            })
+    return rows
