@@ -15,4 +15,4 @@ ls "$DATA"/finger???.tif | xargs -P 2 -I{} sh -c '
   name=$(basename {} .tif); out='"$RUN"'/cache/${name}_denoised.tif
   [ -f "$out" ] || { '"$MEDIMG"' --quiet oct denoise {} -o '"$RUN"'/cache/$name >/dev/null && mv '"$RUN"'/cache/$name/denoised.tif "$out" && rmdir '"$RUN"'/cache/$name; }'
 $MEDIMG oct train "$DATA" -o "$RUN" --model light --denoise --crop 32 --batch-size 4 \
-  --epochs 30 --steps-per-epoch 100 --lr 1e-3 --seed 0 --device auto
+  --epochs 25 --steps-per-epoch 100 --lr 1e-3 --lr-step 20 --seed 0 --device auto

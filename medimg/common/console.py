@@ -53,7 +53,8 @@ def error_line(message: str) -> None:
 
 
 def track(items: Iterable[T], *, description: str, total: int | None = None) -> Iterator[T]:
-    """Iterate with a progress bar on stderr (none with ``--quiet``)."""
+    """Iterate with a progress bar on stderr (none with ``--quiet`` or when stderr is not a terminal,
+    where a redrawn bar would only litter log files)."""
     if total is None and hasattr(items, "__len__"):
         total = len(items)  # type: ignore[arg-type]
     progress = Progress(
@@ -63,8 +64,7 @@ def track(items: Iterable[T], *, description: str, total: int | None = None) -> 
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=stderr_console,
-        disable=_settings["quiet"],
-        transient=not stderr_console.is_terminal,
+        disable=_settings["quiet"] or not stderr_console.is_terminal,
     )
     with progress:
         task = progress.add_task(description, total=total)

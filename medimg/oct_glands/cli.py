@@ -226,6 +226,7 @@ def train(
     batch_size: int = typer.Option(2, "--batch-size", min=1),
     crop_size: int = typer.Option(80, "--crop", help="Training cube edge (divisible by 4, <= 80); smaller is faster on CPU."),
     learning_rate: float = typer.Option(1e-3, "--lr", min=0.0),
+    lr_step: int = typer.Option(0, "--lr-step", min=0, help="Divide the learning rate by 10 every this many epochs; 0 = constant."),
     seed: int = typer.Option(0, "--seed"),
     denoise_first: bool = typer.Option(False, "--denoise", help="BM3D the volumes first (cached in the run folder)."),
     device: str = DeviceOption,
@@ -236,7 +237,7 @@ def train(
 
     result = run_training(
         data_dir, output, model=model, epochs=epochs, steps_per_epoch=steps, batch_size=batch_size, crop=crop_size,
-        learning_rate=learning_rate, seed=seed, denoise=denoise_first, device=device, resume=not fresh,
+        learning_rate=learning_rate, lr_step_epochs=lr_step, seed=seed, denoise=denoise_first, device=device, resume=not fresh,
     )
     _echo_paths([result.weights, result.log])
 
@@ -249,17 +250,18 @@ def evaluate(
     pred_pores: Optional[Path] = typer.Option(None, "--pred-pores", help="Predicted pores CSV (x, y columns)."),
     true_pores: Optional[Path] = typer.Option(None, "--true-pores", help="True pores CSV (x, y columns)."),
     radius: float = typer.Option(9.8989, "--radius", min=0.0, help="Match distance in voxels (half the ridge width)."),
-    as_json: bool = typer.Option(False, "--json", help="JSON instead of a table."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object instead of a table."),
+    as_csv: bool = typer.Option(False, "--csv", help="CSV (header + one row) instead of a table."),
 ) -> None:
     """Voxel IoU/Dice and pore RT/RF against ground truth."""
-    from medimg.common.tables import render_records
+    from medimg.common.tables import render_records, to_json
     from medimg.oct_glands.evaluate import evaluate_files
 
     scores = evaluate_files(predicted_mask=pred_mask, true_mask=true_mask, predicted_pores=pred_pores, true_pores=true_pores, radius=radius)
     if as_json:
-        from medimg.common.tables import to_json
-
         typer.echo(to_json(scores).rstrip("\n"))
+    elif as_csv:
+        typer.echo(render_records([scores], "csv"))
     else:
         typer.echo(render_records([{"metric": key, "value": value} for key, value in scores.items()]))
 

@@ -66,7 +66,7 @@ _ATTENUATION = 0.12  # display units per voxel below the surface, all tissues
 _SPECKLE_SIGMA = (0.75, 0.65, 0.75)
 
 # Sweat ducts.
-_PORE_MIN_DIST = 28.0  # Poisson-disc radius; along a ridge this gives ~30-55 spacing
+_PORE_MIN_DIST = 26.0  # Poisson-disc radius; along a ridge this gives ~26-52 spacing
 _PORE_SKIP = 0.1  # share of accepted pore sites left without a duct
 _BORDER = 6  # no duct voxel closer than this to the X/Y border
 _TILT_MAX = 2.0
@@ -127,14 +127,14 @@ def make_phantom(shape: tuple[int, int, int] = (160, 128, 160), *, seed: int = 0
     ny, nz, nx = _check_shape(shape)
     rng = np.random.default_rng(seed)
 
-    ridge, phase, period = _fingerprint(rng, ny, nx)
+    ridge, phase = _fingerprint(rng, ny, nx)
     surface, sc_bottom, epi_bottom = _layers(rng, ridge, nz)
 
     level = _tissue_levels(nz, surface, sc_bottom, epi_bottom)
     _add_vessels(rng, level, epi_bottom)
     _add_collagen(rng, level, epi_bottom)
 
-    pores_yx = _pick_pores(rng, phase, period, margin=_pore_margin())
+    pores_yx = _pick_pores(rng, phase, margin=_pore_margin())
     glands, duct_w, pores = _draw_ducts(rng, pores_yx, surface, sc_bottom, nz)
     _add_ducts(level, duct_w, surface, sc_bottom)
 
@@ -169,7 +169,7 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma) -> np
 
 
 def _fingerprint(rng: np.random.Generator, ny: int, nx: int):
-    """Ridge profile (Y, X) in [-1, 1] (1 = crest), ridge phase in cycles, period.
+    """Ridge profile (Y, X) in [-1, 1] (1 = crest) and ridge phase (Y, X) in cycles.
 
     Concentric ridges around a core point (whorl) that may lie outside the field of
     view, warped by a smooth distortion so they do not look machine-made.
@@ -183,18 +183,21 @@ def _fingerprint(rng: np.random.Generator, ny: int, nx: int):
     aspect = rng.uniform(0.92, 1.08)
     yy, xx = np.mgrid[0:ny, 0:nx].astype(np.float64)
     r = np.hypot(xx - cx, (yy - cy) * aspect)
-    # Low-frequency warp; its gradient stays < ~0.15 so the local period stays 36-46.
+    # Smooth warp at two scales; its gradient stays < ~0.15 so the local period stays
+    # within ~36-46 while the rings stop looking machine-made.
     warp = np.zeros_like(r)
-    for _ in range(3):
-        wl = rng.uniform(150.0, 300.0)
+    scales = ((150.0, 300.0, 3.0), (150.0, 300.0, 3.0), (70.0, 120.0, 1.5), (70.0, 120.0, 1.5))
+    for wl_lo, wl_hi, amp_hi in scales:
+        wl = rng.uniform(wl_lo, wl_hi)
         th = rng.uniform(0.0, 2.0 * np.pi)
-        amp = rng.uniform(1.0, 3.0)
-        warp += amp * np.sin(2 * np.pi * (xx * np.cos(th) + yy * np.sin(th)) / wl + rng.uniform(0, 2 * np.pi))
+        amp = rng.uniform(0.5, amp_hi)
+        along = xx * np.cos(th) + yy * np.sin(th)
+        warp += amp * np.sin(2 * np.pi * along / wl + rng.uniform(0, 2 * np.pi))
     phase = (r + warp) / period
     c = np.cos(2.0 * np.pi * phase)
     # Real ridges are broad and rounded, furrows narrow.
     ridge = 2.0 * ((1.0 + c) / 2.0) ** 0.6 - 1.0
-    return ridge, phase, period
+    return ridge, phase
 
 
 def _layers(rng: np.random.Generator, ridge: np.ndarray, nz: int):
@@ -206,7 +209,11 @@ def _layers(rng: np.random.Generator, ridge: np.ndarray, nz: int):
     v = (yy - ny / 2.0) / size
     # Fingertip: a tilted, convex dome (deeper towards the edges) seen through the probe.
     base = rng.uniform(22.0, 27.0)
-    tilt = rng.uniform(-3.0, 3.0) * u + rng.uniform(-3.0, 3.0) * v + rng.uniform(2.0, 5.0) * (u * u + v * v)
+    tilt = (
+        rng.uniform(-3.0, 3.0) * u
+        + rng.uniform(-3.0, 3.0) * v
+        + rng.uniform(2.0, 5.0) * (u * u + v * v)
+    )
     height = rng.uniform(1.6, 2.2)
     surface = base + tilt - height * ridge + 0.6 * _smooth_noise(rng, (ny, nx), 12.0)
 
@@ -264,8 +271,8 @@ def _add_vessels(rng: np.random.Generator, level: np.ndarray, epi_bottom: np.nda
         ph1, ph2 = rng.uniform(0.0, 2 * np.pi, size=2)
         amp = rng.uniform(2.0, 8.0)
         z0 = rng.uniform(lo, hi) if hi > lo else None
-        if z0 is None:
-            continue  # too little dermis in a shallow volume
+        if z0 is None:  # a shallow volume leaves no room below the papillae
+            continue
         s = (xx - nx / 2.0) * np.cos(ang) + (yy - ny / 2.0) * np.sin(ang)
         n_ = -(xx - nx / 2.0) * np.sin(ang) + (yy - ny / 2.0) * np.cos(ang) - off
         dn = n_ - amp * np.sin(2 * np.pi * s / wl1 + ph1)
@@ -300,7 +307,7 @@ def _pore_margin() -> int:
     return int(np.ceil(_BORDER + _HELIX_R[1] + _TUBE_R[1] + _TILT_MAX + 1.5))
 
 
-def _pick_pores(rng: np.random.Generator, phase: np.ndarray, period: float, *, margin: int) -> np.ndarray:
+def _pick_pores(rng: np.random.Generator, phase: np.ndarray, *, margin: int) -> np.ndarray:
     """Pore sites (n, 2) int rows (y, x): Poisson-disc samples on ridge crests."""
     ny, nx = phase.shape
     gy, gx = np.gradient(phase)

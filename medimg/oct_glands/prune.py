@@ -30,11 +30,12 @@ def label_glands(mask: np.ndarray, *, min_size: int = MIN_GLAND_VOXELS, connecti
     if min_size < 1:
         raise InputError(expected("a minimum size >= 1", min_size))
     structure = ndimage.generate_binary_structure(3, connectivity)
-    labels, count = ndimage.label(np.asarray(mask, dtype=bool), structure=structure)
+    labels = np.empty(mask.shape, dtype=np.int32)  # int32, not ndimage's default int64: half the memory
+    count = ndimage.label(np.asarray(mask, dtype=bool), structure=structure, output=labels)
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
     keep = sizes >= min_size
     keep[0] = False
-    new_ids = np.zeros(count + 1, dtype=np.int64)
-    new_ids[keep] = np.arange(1, int(keep.sum()) + 1)
     dtype = np.uint16 if keep.sum() <= np.iinfo(np.uint16).max else np.uint32
-    return new_ids[labels].astype(dtype)
+    new_ids = np.zeros(count + 1, dtype=dtype)
+    new_ids[keep] = np.arange(1, int(keep.sum()) + 1)
+    return np.take(new_ids, labels)

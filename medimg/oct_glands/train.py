@@ -120,6 +120,7 @@ def train(
     batch_size: int = 2,
     crop: int = BLOCK_SIZE,
     learning_rate: float = 1e-3,
+    lr_step_epochs: int = 0,
     seed: int = 0,
     denoise: bool = False,
     device: str = "auto",
@@ -136,7 +137,9 @@ def train(
         raise InputError(expected(f"a crop size divisible by 4 in 8..{BLOCK_SIZE}", crop))
     if batch_size < 1:
         raise InputError(expected("a batch size >= 1", batch_size))
-    settings = TrainingSettings(epochs=epochs, steps_per_epoch=steps_per_epoch, learning_rate=learning_rate, seed=seed)
+    settings = TrainingSettings(
+        epochs=epochs, steps_per_epoch=steps_per_epoch, learning_rate=learning_rate, lr_step_epochs=lr_step_epochs, lr_gamma=0.1, seed=seed
+    )
     run_dir = Path(run_dir)
     cases = load_cases(data_dir, denoise=denoise, cache_dir=run_dir / "cache")
     torch_device = resolve_device(device)
