@@ -19,6 +19,12 @@ def check_not_input(target: Path, inputs: Iterable[Path]) -> None:
             raise OutputError(expected("an output path different from the input", f"'{target}' which is an input"))
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(target: Path | str, *, inputs: Iterable[Path] = ()) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` only if the block succeeds.
@@ -35,6 +41,7 @@ def atomic_path(target: Path | str, *, inputs: Iterable[Path] = ()) -> Iterator[
     temporary_path = Path(temporary)
     try:
         yield temporary_path
+        os.chmod(temporary_path, 0o666 & ~_current_umask())  # mkstemp makes 0600; outputs get normal permissions
         os.replace(temporary_path, target)
     except BaseException:
         temporary_path.unlink(missing_ok=True)

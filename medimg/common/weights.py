@@ -32,7 +32,15 @@ class ShippedWeights:
 
 
 # name -> entry. Update the digest with `sha256sum medimg/weights/<file>` whenever weights are retrained.
-SHIPPED: dict[str, ShippedWeights] = {}
+SHIPPED: dict[str, ShippedWeights] = {
+    "oct-light": ShippedWeights(
+        name="oct-light",
+        filename="oct_light.safetensors",
+        sha256="065babccbfff698633f561abc266dfa92063fafbcf3346ad7ff1e15f580b72c6",
+        arch="oct-light",
+        card="oct_light.md",
+    ),
+}
 
 
 def sha256_of(path: Path | str) -> str:

@@ -206,7 +206,11 @@ def run_infer(blocks_path: Path, output_dir: Path, *, options: InferenceOptions)
         raise FormatError(expected("blocks written by 'medimg oct crop' (corners in the TIFF metadata)", f"'{Path(blocks_path).name}' without them"))
     corners = np.asarray(metadata["corners"], dtype=np.int64).reshape(-1, 3)
     size = int(metadata["block_size"])
-    blocks = tifffile.imread(blocks_path).reshape(-1, size, size, size)
+    try:
+        blocks = tifffile.memmap(blocks_path, mode="r")  # blocks hold ~4x the volume: do not load them all
+    except (ValueError, OSError):
+        blocks = tifffile.imread(blocks_path)
+    blocks = blocks.reshape(-1, size, size, size)
     if len(blocks) != len(corners):
         raise FormatError(expected(f"{len(corners)} blocks", f"{len(blocks)} in '{Path(blocks_path).name}'"))
     predictor, source, _ = _predictor(options)

@@ -50,7 +50,7 @@ def network_predictor(network: "torch.nn.Module", device: "torch.device"):
 
     def predict(blocks: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            batch = torch.from_numpy(np.ascontiguousarray(blocks)).to(device)
+            batch = torch.from_numpy(np.array(blocks, copy=True)).to(device)  # a copy: memory-mapped blocks are read-only
             batch = (batch.float() / 255.0).unsqueeze(1).contiguous(memory_format=torch.channels_last_3d)
             return network(batch)[:, 0].float().cpu().numpy()
 

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from medimg.common.errors import OutputError
@@ -29,6 +31,7 @@ def test_success_renames_onto_the_target_and_keeps_the_suffix(tmp_path):
         assert temporary.parent == tmp_path / "sub"
         temporary.write_bytes(b"data")
     assert (tmp_path / "sub" / "vol.tif").read_bytes() == b"data"
+    assert (tmp_path / "sub" / "vol.tif").stat().st_mode & 0o777 == 0o666 & ~_umask()
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["vol.tif"]
 
 
@@ -52,3 +55,9 @@ def test_output_dir_that_is_a_file_is_refused(tmp_path):
     (tmp_path / "out").write_text("x")
     with pytest.raises(OutputError, match="expected an output folder"):
         prepare_output_dir(tmp_path / "out", tmp_path / "scan.tif", "oct")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
