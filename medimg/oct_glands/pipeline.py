@@ -34,7 +34,8 @@ from medimg.oct_glands.denoise import denoise_volume
 from medimg.oct_glands.enface import draw_pores, fingerprint_image
 from medimg.oct_glands.project import PORE_COLUMNS, gland_pores
 from medimg.oct_glands.prune import MIN_GLAND_VOXELS, label_glands
-from medimg.oct_glands.roi import BLOCK_SIZE, INFERENCE_STRIDE, check_volume_fits, extract_blocks, roi_corners
+from medimg.oct_glands.roi import BLOCK_SIZE, INFERENCE_STRIDE, extract_blocks, roi_corners
+from medimg.oct_glands.scan import load_scan
 from medimg.oct_glands.surface import detect_surface
 from medimg.oct_glands.threshold import binarize
 
@@ -73,24 +74,6 @@ class ExtractOptions:
     threshold: float | None = None
     min_size: int = MIN_GLAND_VOXELS
     connectivity: int = 3
-
-
-def as_uint8(volume: np.ndarray) -> np.ndarray:
-    """The pipeline works on 8-bit log-display volumes; other dtypes are rescaled (0.1-99.9 percentiles)."""
-    if volume.dtype == np.uint8:
-        return volume
-    low, high = np.percentile(volume[:: max(1, volume.shape[0] // 16)], [0.1, 99.9])
-    console.warn(f"volume has dtype {volume.dtype}; rescaling {low:.4g}..{high:.4g} to 0..255")
-    scale = 255.0 / (high - low) if high > low else 0.0
-    return np.clip((np.asarray(volume, dtype=np.float32) - low) * scale, 0, 255).astype(np.uint8)
-
-
-def load_scan(path: Path, *, axes: str = "YZX", require_block: bool = True) -> np.ndarray:
-    """Read an OCT scan as a ``(Y, Z, X)`` uint8 volume (holding at least one 80^3 block if required)."""
-    volume = read_volume(path, axes=axes)
-    if require_block:
-        check_volume_fits(volume.shape, BLOCK_SIZE)
-    return as_uint8(volume)
 
 
 def _read_labels(path: Path, *, what: str) -> np.ndarray:

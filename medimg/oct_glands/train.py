@@ -21,6 +21,7 @@ from medimg.common.errors import InputError, expected
 from medimg.common.training import TrainingResult, TrainingSettings, fit
 from medimg.common.volumes import read_volume, write_volume
 from medimg.oct_glands.roi import BLOCK_SIZE, TRAINING_STRIDE, roi_corners
+from medimg.oct_glands.scan import load_scan
 from medimg.oct_glands.surface import detect_surface
 
 MASK_SUFFIX = "_glands"
@@ -54,8 +55,6 @@ def find_pairs(data_dir: Path) -> list[tuple[Path, Path]]:
 
 
 def load_cases(data_dir: Path, *, stride: int = TRAINING_STRIDE, denoise: bool = False, cache_dir: Path | None = None) -> list[TrainingCase]:
-    from medimg.oct_glands.pipeline import load_scan
-
     cases = []
     for volume_path, mask_path in find_pairs(data_dir):
         volume = load_scan(volume_path)
