@@ -30,9 +30,7 @@ EXIT_INTERRUPTED = 130
 
 def fail(message: str, *, code: int = EXIT_ERROR) -> typer.Exit:
     """Print the one-line error and return the exit to raise."""
-    one_line = " ".join(str(message).split())
-    sys.stderr.write(f"Error: {one_line}\n")
-    sys.stderr.flush()
+    console.error_line(str(message))
     return typer.Exit(code)
 
 

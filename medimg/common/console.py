@@ -48,8 +48,9 @@ def warn(message: str) -> None:
 
 
 def error_line(message: str) -> None:
-    """An ``Error: ...`` line for one failed item of a batch that goes on."""
-    stderr_console.print(f"Error: {message}", markup=False, style="red")
+    """One ``Error: ...`` line on stderr (newlines folded): the CLI edge's and a failed batch item's."""
+    one_line = " ".join(str(message).split())
+    stderr_console.print(f"Error: {one_line}", markup=False, style="red")
 
 
 def track(items: Iterable[T], *, description: str, total: int | None = None) -> Iterator[T]:
