@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 DEMO_DIR ?= demo_output
 
-.PHONY: install demo test bench clean
+.PHONY: install demo demo-oct demo-acne demo-mandible test bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,18 +20,38 @@ $(VENV)/.installed: $(PY) pyproject.toml
 
 install: $(VENV)/.installed
 
-demo: install
+# The three main jobs on built-in samples: results on stdout, notes on stderr.
+demo: demo-oct demo-acne demo-mandible
+
+demo-oct: install
 	$(VENV)/bin/medimg oct synth $(DEMO_DIR)/sample.tif --shape 120,128,160 --seed 7
 	$(VENV)/bin/medimg oct extract $(DEMO_DIR)/sample.tif -o $(DEMO_DIR)/sample_oct
 	$(VENV)/bin/medimg oct evaluate --pred-mask $(DEMO_DIR)/sample_oct/glands.tif --true-mask $(DEMO_DIR)/sample_glands.tif \
 		--pred-pores $(DEMO_DIR)/sample_oct/pores.csv --true-pores $(DEMO_DIR)/sample_pores.csv
 	@echo "Pore map: $(DEMO_DIR)/sample_oct/fingerprint.png" >&2
 
+# A real photo nobody here made (scikit-image's astronaut), then synthetic photos with known counts.
+demo-acne: install
+	$(VENV)/bin/medimg acne grade "$$($(PY) -c 'import skimage.data as d, os; print(os.path.join(d.data_dir, "astronaut.png"))')"
+	rm -rf $(DEMO_DIR)/acne
+	$(VENV)/bin/medimg --quiet acne synth $(DEMO_DIR)/acne --n 10 --seed 3 > /dev/null
+	$(VENV)/bin/medimg acne grade $(DEMO_DIR)/acne/JPEGImages
+	@echo "True counts: $(DEMO_DIR)/acne/NNEW_test_0.txt and NNEW_trainval_0.txt (filename grade count)" >&2
+
+demo-mandible: install
+	rm -rf $(DEMO_DIR)/head $(DEMO_DIR)/head_mandible
+	$(VENV)/bin/medimg mandible synth $(DEMO_DIR)/head --seed 7 --metal
+	$(VENV)/bin/medimg mandible segment $(DEMO_DIR)/head/dicom -o $(DEMO_DIR)/head_mandible
+	$(VENV)/bin/medimg mandible evaluate $(DEMO_DIR)/head_mandible/mask.nii.gz $(DEMO_DIR)/head/mandible_mask.nii.gz
+	@echo "Mesh: $(DEMO_DIR)/head_mandible/mandible.stl, overlay: $(DEMO_DIR)/head_mandible/overlay.png" >&2
+
 test: install
 	$(PY) -m pytest -q
 
 bench: install
 	$(PY) benchmarks/oct_stages.py
+	$(PY) benchmarks/acne_models.py
+	$(PY) benchmarks/mandible_segment.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

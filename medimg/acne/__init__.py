@@ -1,1 +1,20 @@
-"""Acne grading from skin photos (seed 001). Not implemented yet: see issue 4."""
+"""Acne grading from skin photos (seed 001; SPEC section 2): lesion count and severity grade.
+
+``medimg acne grade img.jpg`` runs a network with two heads, a 65-bin lesion-count distribution
+(counts 1..65) and a 4-grade distribution (mild, moderate, severe, very severe), trained by
+label-distribution learning on the ACNE04 layout (or its synthetic stand-in from ``synth``).
+
+Modules, in import order (``cli -> pipeline/evaluate/train -> stages/models -> common``)::
+
+    labels      count bins, grades, grading criteria (Hayashi default), genLD, cou2cls
+    dataset     ACNE04 split files NNEW_{trainval,test}_k.txt and JPEGImages/
+    transforms  the report's test and training transforms (ACNE04 mean/std)
+    scores      Precision, SE, SP, YI, MAE, RMSE, AVE_ACC tables
+    synth       synthetic skin photos with known lesion counts, in the ACNE04 layout
+    models      resnet, vit, fusion (registry: build_model); losses: LDL KL losses; complexity
+    predictor   weights -> network -> batched probabilities
+    pipeline    photos (files, folders, globs) -> per-image records
+    train       resumable LDL training on one fold
+    evaluate    the report's table on one fold's test split
+    cli         ``medimg acne grade|synth|train|evaluate|model-info``
+"""

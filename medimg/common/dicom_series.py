@@ -81,6 +81,10 @@ class CTSeries:
         The files of the slices, in the order of ``volume``'s first axis.
     notes : tuple of str
         What was found and handled on the way (also printed on stderr).
+    resampled : bool
+        True when the slices were shifted in-plane (gantry tilt correction): ``volume[k]`` then
+        no longer lies on the pixel grid of ``files[k]``, so anything that references the source
+        images pixel for pixel (a DICOM SEG) would be misplaced.
     """
 
     volume: np.ndarray
@@ -89,6 +93,7 @@ class CTSeries:
     series_uid: str
     files: tuple[Path, ...]
     notes: tuple[str, ...]
+    resampled: bool = False
 
     @property
     def affine_ras(self) -> np.ndarray:
@@ -307,7 +312,7 @@ def _choose(folder: Path, groups: dict[str, list[_Header]], series_uid: str | No
         raise FormatError(expected(f"a CT series in '{folder}'", got + "; ".join(_describe(s) for s in summaries)))
     if len(candidates) > 1:
         listing = "; ".join(_describe(s) for s in candidates)
-        raise InputError(expected(f"one CT series in '{folder}' or a chosen SeriesInstanceUID", f"{len(candidates)} CT series: {listing}"))
+        raise InputError(expected(f"one CT series in '{folder}' or a choice with --series UID", f"{len(candidates)} CT series: {listing}"))
     for scout in (s for s in ct if s.localizers == s.images):
         say(f"skipped localizer series {_describe(scout)}")
     return candidates[0].uid
@@ -467,6 +472,28 @@ def _single_slice_spacing(header: _Header, say) -> float:
     return 1.0
 
 
+def _check_whole_series(path: Path, uid: str) -> None:
+    """Refuse one file of a multi-slice series: read alone it would make a one-slice volume."""
+    import pydicom
+
+    others = 0
+    for sibling in sorted(path.parent.iterdir()):
+        if sibling == path or not sibling.is_file() or sibling.name.upper() == "DICOMDIR":
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                dataset = pydicom.dcmread(sibling, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+        except Exception:  # not DICOM, or damaged: not a slice of this series
+            continue
+        others += str(dataset.get("SeriesInstanceUID", "") or "") == uid
+    if others:
+        raise InputError(expected(
+            "a DICOM folder (a single file only when it is the whole series)",
+            f"'{path.name}', while its folder '{path.parent}' holds {others + 1} slices of that series {uid}; pass the folder instead",
+        ))
+
+
 def _tilt_note(headers: list[_Header], normal: np.ndarray, say) -> None:
     tilts = [m.gantry_tilt for m in headers if m.gantry_tilt]
     if not tilts:
@@ -549,8 +576,8 @@ def read_ct_series(folder: Path | str, *, series_uid: str | None = None, correct
     Parameters
     ----------
     folder : path
-        Folder searched recursively (a single file also works). DICOMDIR, non-DICOM files and
-        non-image DICOM objects are ignored.
+        Folder searched recursively (a single file also works, when its folder holds no other
+        slice of its series). DICOMDIR, non-DICOM files and non-image DICOM objects are ignored.
     series_uid : str, optional
         SeriesInstanceUID to read. Without it the folder must hold exactly one CT series with
         cross-sectional images (localizer-only series do not count).
@@ -561,12 +588,14 @@ def read_ct_series(folder: Path | str, *, series_uid: str | None = None, correct
     Returns
     -------
     CTSeries
-        ``volume`` (Z, Y, X) float32 HU, ``affine`` (4, 4) float64 to LPS mm, and notes.
+        ``volume`` (Z, Y, X) float32 HU, ``affine`` (4, 4) float64 to LPS mm, notes, and
+        ``resampled`` (True after tilt correction).
 
     Raises
     ------
     InputError
-        The folder does not exist, several CT series and no choice, or an unknown ``series_uid``.
+        The folder does not exist, several CT series and no choice, an unknown ``series_uid``, or
+        one file of a series whose other slices sit beside it.
     FormatError
         No DICOM images, missing geometry, mixed orientations, missing slices, uneven spacing,
         gantry tilt (without ``correct_tilt``), or pixel data that cannot be decoded.
@@ -583,6 +612,8 @@ def read_ct_series(folder: Path | str, *, series_uid: str | None = None, correct
         say(f"ignored {len(skipped)} file(s) that are not DICOM images ({examples}{', ...' if len(skipped) > 3 else ''})")
     groups = _group(headers)
     uid = _choose(folder, groups, series_uid, say)
+    if folder.is_file():
+        _check_whole_series(folder, uid)
     slices = _checked_slices(folder, uid, groups[uid], say)
     row, column, normal = _unit_axes(slices[0].orientation, uid)
     row_spacing, column_spacing = (float(v) for v in slices[0].pixel_spacing)
@@ -615,22 +646,28 @@ def read_ct_series(folder: Path | str, *, series_uid: str | None = None, correct
                 raise FormatError(expected(
                     f"slices stacked along their normal in series {uid}",
                     f"gantry tilt: the stack runs {angle:.1f} deg off the slice normal (in-plane drift {drift:.1f} pixels "
-                    f"over {len(ordered)} slices{said}); read it with tilt correction or reslice it",
+                    f"over {len(ordered)} slices{said}); rerun with --correct-tilt (correct_tilt=True) to shift the slices "
+                    "onto an orthogonal grid, or reslice the series",
                 ))
+            # One line for the tilt: the header's angle, when there is one, is said here next to the measured one
+            # (_tilt_note compares it with the image plane, which a drifting stack need not tilt at all).
+            header_said = f" (GantryDetectorTilt {header_tilt:g} deg)" if header_tilt is not None else ""
             say(
-                f"gantry tilt {angle:.1f} deg: slices shifted in-plane by up to {drift:.1f} pixels onto an orthogonal grid "
+                f"gantry tilt {angle:.1f} deg{header_said}: slices shifted in-plane by up to {drift:.1f} pixels onto an orthogonal grid "
                 f"(linear interpolation, {AIR_HU:g} HU outside the scanned field)",
                 warn=True,
             )
         else:
             drift_rows = drift_columns = np.zeros(len(ordered))
-    _tilt_note(ordered, normal, say)
+    resampled = bool(np.any(drift_rows) or np.any(drift_columns))
+    if not resampled:
+        _tilt_note(ordered, normal, say)
 
     rows, columns = ordered[0].rows, ordered[0].columns
     volume = np.empty((len(ordered), rows, columns), dtype=np.float32)
     for k, member in enumerate(ordered):
         volume[k] = _hounsfield(member.path, folder, rows, columns)
-    if np.any(drift_rows) or np.any(drift_columns):
+    if resampled:
         volume = _correct_tilt(volume, drift_rows, drift_columns)
 
     affine = np.eye(4)
@@ -645,4 +682,5 @@ def read_ct_series(folder: Path | str, *, series_uid: str | None = None, correct
         series_uid=uid,
         files=tuple(m.path for m in ordered),
         notes=tuple(notes),
+        resampled=resampled,
     )

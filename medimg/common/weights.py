@@ -40,6 +40,20 @@ SHIPPED: dict[str, ShippedWeights] = {
         arch="oct-light",
         card="oct_light.md",
     ),
+    "acne-fusion": ShippedWeights(
+        name="acne-fusion",
+        filename="acne_fusion.safetensors",
+        sha256="43e5673755c2098a281dabe8e2fab7942cacad64bc48c8fd1a2894aaa02c35d2",
+        arch="acne-fusion",
+        card="acne_fusion.md",
+    ),
+    "mandible-res-cbam-unet": ShippedWeights(
+        name="mandible-res-cbam-unet",
+        filename="mandible_res_cbam_unet.safetensors",
+        sha256="adeda4f3b693e130d8463274f1d166e0e85c6c25ce57e35c5ac285878aeb7156",
+        arch="mandible-res-cbam-unet",
+        card="mandible_res_cbam_unet.md",
+    ),
 }
 
 

@@ -1,1 +1,15 @@
-"""Mandible segmentation from head CT (seed 002). Not implemented yet: see issue 5."""
+"""Mandible segmentation in head CT (seed 002, SPEC section 3): ``medimg mandible ...``.
+
+Main job: ``medimg mandible segment dicom_dir/`` -> mask.nii.gz, mandible.stl, overlay.png,
+report.json (and seg.dcm on request). Modules, in pipeline order:
+
+* :mod:`~medimg.mandible.preprocess` -- CT window, resize to the network input, back to the CT grid
+* :mod:`~medimg.mandible.models` -- U-Net variants (ResNet-50 encoder, Up-CBAM decoder) of the paper's ablation
+* :mod:`~medimg.mandible.predictor` -- weights -> network -> batched slice predictor
+* :mod:`~medimg.mandible.mesh`, :mod:`~medimg.mandible.overlay`, :mod:`~medimg.mandible.seg_export` -- outputs
+* :mod:`~medimg.mandible.pipeline` -- ``segment``: all of the above over one or many series
+* :mod:`~medimg.mandible.synth` -- synthetic head CT written as a DICOM series, with its true mask
+* :mod:`~medimg.mandible.masks`, :mod:`~medimg.mandible.train` -- training data (NIfTI, PNG, Labelme) and training
+* :mod:`~medimg.mandible.losses`, :mod:`~medimg.mandible.encoder_weights` -- focal loss, transfer learning
+* :mod:`~medimg.mandible.evaluate`, :mod:`~medimg.mandible.complexity` -- the paper's metrics, model size
+"""

@@ -197,7 +197,8 @@ def test_gantry_tilt_is_refused_with_its_angle(tmp_path):
     # Each 3 mm table step moves 3 sin(22 deg) = 1.12 mm in-plane = 2.25 rows of 0.5 mm; 3 steps = 6.7 rows.
     assert str(caught.value) == (
         f"expected slices stacked along their normal in series {uid}, got gantry tilt: the stack runs 22.0 deg off the "
-        "slice normal (in-plane drift 6.7 pixels over 4 slices; GantryDetectorTilt -22 deg); read it with tilt correction or reslice it"
+        "slice normal (in-plane drift 6.7 pixels over 4 slices; GantryDetectorTilt -22 deg); rerun with --correct-tilt "
+        "(correct_tilt=True) to shift the slices onto an orthogonal grid, or reslice the series"
     )
 
 
@@ -218,6 +219,51 @@ def test_tilt_correction_lines_the_stack_up(tmp_path):
         assert np.all(series.volume[k, :k, :] == -1024.0)
     assert series.affine @ [0, 5, 3, 1] == pytest.approx([0.0, 5.0, 6.0, 1.0])
     assert any("gantry tilt 26.6 deg" in note for note in series.notes)
+    assert series.resampled
+
+
+def test_a_drifting_stack_with_a_header_tilt_gets_one_tilt_line(tmp_path, capsys):
+    # Axial image plane, origin moving 1 mm posterior per 2 mm slice (26.6 deg), GantryDetectorTilt 15:
+    # the header tilt is said on the one correction line, never contradicted by a second one.
+    uid = generate_uid()
+    for k in range(4):
+        _write(tmp_path / f"{k}.dcm", series=uid, position=(0.0, float(k), 2.0 * k), raw=_raw(k), PixelSpacing=[1.0, 1.0],
+               GantryDetectorTilt=15.0)
+    capsys.readouterr()
+    series = read_ct_series(tmp_path, correct_tilt=True)
+    err = capsys.readouterr().err
+    tilt_lines = [line for line in err.splitlines() if "tilt" in line.lower()]
+    assert tilt_lines == [
+        "Warning: gantry tilt 26.6 deg (GantryDetectorTilt 15 deg): slices shifted in-plane by up to 3.0 pixels onto an "
+        "orthogonal grid (linear interpolation, -1024 HU outside the scanned field)"
+    ]
+    assert [note for note in series.notes if "tilt" in note.lower()] == [tilt_lines[0].removeprefix("Warning: ")]
+    assert series.resampled
+
+
+def test_a_header_tilt_without_any_in_the_geometry_is_one_warning(tmp_path, capsys):
+    _stack(tmp_path, [0.0, 2.0, 4.0], GantryDetectorTilt=15.0)
+    capsys.readouterr()
+    series = read_ct_series(tmp_path, correct_tilt=True)
+    tilt_lines = [line for line in capsys.readouterr().err.splitlines() if "tilt" in line.lower()]
+    assert tilt_lines == [
+        "Warning: GantryDetectorTilt says 15 deg but the slice geometry shows no such tilt: trusting "
+        "ImagePositionPatient/ImageOrientationPatient"
+    ]
+    assert not series.resampled  # nothing was shifted: the volume lies on the source pixels
+
+
+def test_one_file_of_a_multi_slice_series_names_its_folder(tmp_path):
+    uid = _stack(tmp_path / "ct", [0.0, 2.0, 4.0])
+    (tmp_path / "ct" / "notes.txt").write_text("not DICOM\n")
+    _stack(tmp_path / "ct", [0.0], names=["other.dcm"])  # another series beside it does not count
+    with pytest.raises(InputError) as caught:
+        read_ct_series(tmp_path / "ct" / "im001.dcm")
+    assert str(caught.value) == (
+        "expected a DICOM folder (a single file only when it is the whole series), got 'im001.dcm', while its folder "
+        f"'{tmp_path / 'ct'}' holds 3 slices of that series {uid}; pass the folder instead"
+    )
+    assert read_ct_series(tmp_path / "ct" / "other.dcm").volume.shape == (1, ROWS, COLUMNS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,7 +276,7 @@ def test_two_series_need_a_choice(tmp_path):
     with pytest.raises(InputError) as caught:
         read_ct_series(tmp_path)
     message = str(caught.value)
-    assert message.startswith(f"expected one CT series in '{tmp_path}' or a chosen SeriesInstanceUID, got 2 CT series: ")
+    assert message.startswith(f"expected one CT series in '{tmp_path}' or a choice with --series UID, got 2 CT series: ")
     assert f"{first} (3 images, CT, 'Bone')" in message and f"{second} (4 images, CT, 'Soft')" in message
     chosen = read_ct_series(tmp_path, series_uid=second)
     assert chosen.series_uid == second and chosen.volume.shape == (4, ROWS, COLUMNS)

@@ -43,3 +43,68 @@ def test_png_round_trip_and_bad_file(tmp_path):
     (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(FormatError, match="expected a readable image"):
         read_image(tmp_path / "bad.jpg")
+
+
+def _write_tiff(path, array):
+    import tifffile
+
+    tifffile.imwrite(path, array)
+    return path
+
+
+def test_float_tiff_in_unit_range_is_not_black(tmp_path, capsys):
+    gray = np.array([[0.0, 0.25], [0.5, 1.0]], dtype=np.float32)
+    path = _write_tiff(tmp_path / "unit.tif", gray)
+    assert Image.open(path).mode == "F"
+    image = read_image(path)
+    np.testing.assert_array_equal(image[..., 0], [[0, 64], [128, 255]])  # rint(v * 255)
+    np.testing.assert_array_equal(image[..., 2], image[..., 0])
+    assert capsys.readouterr().err == ""  # [0, 1] is unambiguous: nothing to say
+
+
+def test_float_tiff_in_8_bit_range_is_clipped_not_rescaled(tmp_path):
+    gray = np.array([[-3.0, 2.0], [100.4, 255.0]], dtype=np.float32)
+    image = read_image(_write_tiff(tmp_path / "byte.tif", gray))
+    np.testing.assert_array_equal(image[..., 0], [[0, 2], [100, 255]])
+
+
+def test_12_bit_data_in_a_16_bit_container_use_the_12_bit_span(tmp_path, capsys):
+    gray = np.array([[0, 1000], [2048, 4095]], dtype=np.uint16)
+    path = _write_tiff(tmp_path / "twelve.tif", gray)
+    assert Image.open(path).mode == "I;16"
+    image = read_image(path)
+    np.testing.assert_array_equal(image[..., 0], [[0, 62], [128, 255]])  # rint(v / 4095 * 255)
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "Warning: 'twelve.tif' (I;16): values up to 4095 (< 4096) read as 12-bit data" in err
+
+
+def test_genuine_16_bit_data_keep_the_16_bit_span(tmp_path, capsys):
+    gray = np.array([[0, 4096], [32768, 65535]], dtype=np.uint16)
+    image = read_image(_write_tiff(tmp_path / "sixteen.tif", gray))
+    np.testing.assert_array_equal(image[..., 0], [[0, 16], [128, 255]])  # rint(v / 65535 * 255)
+    assert capsys.readouterr().err == ""
+
+
+def test_32_bit_integer_images(tmp_path, capsys):
+    Image.fromarray(np.array([[0, 100], [200, 255]], dtype=np.int32)).save(tmp_path / "i8.tif")
+    Image.fromarray(np.array([[0, 300], [3000, 4000]], dtype=np.int32)).save(tmp_path / "i12.tif")
+    assert Image.open(tmp_path / "i8.tif").mode == Image.open(tmp_path / "i12.tif").mode == "I"
+    np.testing.assert_array_equal(read_image(tmp_path / "i8.tif")[..., 0], [[0, 100], [200, 255]])
+    assert capsys.readouterr().err == ""
+    np.testing.assert_array_equal(read_image(tmp_path / "i12.tif")[..., 0], [[0, 19], [187, 249]])
+    assert "read as 12-bit data" in capsys.readouterr().err
+
+
+def test_intensity_span_rules():
+    from medimg.common.images import intensity_span
+
+    assert intensity_span(np.array([0.0, 1.0]), container="float") == (1.0, None)
+    assert intensity_span(np.array([0.0, 1.5]), container="float") == (255.0, None)
+    assert intensity_span(np.array([0.0, np.nan, 0.5]), container="float") == (1.0, None)
+    assert intensity_span(np.array([0, 200]), container="32-bit") == (255.0, None)
+    assert intensity_span(np.array([0, 200]), container="16-bit")[0] == 4095.0
+    assert intensity_span(np.array([0, 0]), container="16-bit") == (4095.0, None)  # black either way
+    assert intensity_span(np.array([0, 4096]), container="16-bit") == (65535.0, None)
+    span, note = intensity_span(np.array([0, 100000]), container="32-bit")
+    assert span == 100000.0 and "stretched" in note
