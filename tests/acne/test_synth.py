@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -100,14 +99,6 @@ def test_more_lesions_make_more_red_blobs() -> None:
         assert 10 <= some <= 35  # measured 18..27
         assert many >= 40 and many >= few + 30  # measured 55..67
         assert many_area > 1.5 * few_area  # measured 0.034..0.075 vs 0.005..0.026
-
-
-def test_photo_is_fast() -> None:
-    synth_skin_photo(65, rng=np.random.default_rng(0), size=256)  # warm imports
-    start = time.perf_counter()
-    for seed in range(5):
-        synth_skin_photo(65, rng=np.random.default_rng(seed), size=256)
-    assert (time.perf_counter() - start) / 5 < 0.3  # ~0.04 s measured on a shared 2-core machine
 
 
 @pytest.mark.parametrize("bad", [-1, 2.5, True, "3"])

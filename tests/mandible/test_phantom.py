@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -30,13 +29,10 @@ def test_shapes_dtypes_and_geometry(head):
     assert HU_MIN <= head.hu.min() and head.hu.max() <= HU_MAX
 
 
-def test_default_shape_gives_the_documented_voxels_and_is_fast():
-    start = time.perf_counter()
+def test_default_shape_gives_the_documented_voxels():
     phantom = make_head_ct(seed=0)
-    elapsed = time.perf_counter() - start
     assert phantom.hu.shape == (48, 256, 256)
     assert phantom.spacing == pytest.approx((2.5, 0.9, 0.9))
-    assert elapsed < 6.0  # ~1 s measured; the budget is 3 s, doubled for a loaded CI machine
 
 
 def test_same_seed_same_volume_other_seed_other_head():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -28,18 +27,10 @@ def test_shapes_and_dtypes(ph: Phantom) -> None:
     assert ph.pores.ndim == 2 and ph.pores.shape[1] == 3 and ph.pores.dtype == np.float64
 
 
-def test_small_shape_works_and_is_fast() -> None:
-    t0 = time.perf_counter()
+def test_small_shape_works() -> None:
     p = make_phantom(SMALL, seed=3)
-    assert time.perf_counter() - t0 < 2.0  # ~0.03 s measured; generous for loaded CI
     assert p.volume.shape == SMALL
     assert p.pores.shape == (int(p.glands.max()), 3)
-
-
-def test_default_generation_time() -> None:
-    t0 = time.perf_counter()
-    make_phantom(SHAPE, seed=1)
-    assert time.perf_counter() - t0 < 10.0  # ~0.6 s measured on 2 cores
 
 
 def test_deterministic_per_seed() -> None:
