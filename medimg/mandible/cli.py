@@ -26,6 +26,8 @@ STAGE_OUTPUT_HELP = "Output folder (created if missing). Default: "
 SERIES_HELP = "SeriesInstanceUID to read when the folder holds several CT series."
 DeviceOption = typer.Option("auto", "--device", help=DEVICE_HELP)
 BatchOption = typer.Option(8, "--batch-size", min=1, help="Slices per forward pass.")
+CbamReductionOption = typer.Option(16, "--cbam-reduction", min=1, help="CBAM channel-attention MLP reduction ratio r.")
+CbamKernelOption = typer.Option(7, "--cbam-kernel", min=1, help="CBAM spatial-attention kernel size (odd; paper: 7).")
 SeriesOption = typer.Option(None, "--series", help=SERIES_HELP)
 StageSeriesOption = typer.Option(None, "--series", help=SERIES_HELP + " (CT given as a DICOM folder)")
 StageTiltOption = typer.Option(False, "--correct-tilt", help=TILT_HELP + " (CT given as a DICOM folder)")
@@ -215,6 +217,8 @@ def train(
     output: Path = typer.Option(Path("runs/mandible"), "-o", "--output", help="Run folder: weights, checkpoint, log (resumes from it)."),
     arch: str = typer.Option("res-cbam-unet", "--arch", help=f"Network: {ARCH_NAMES} (the paper's ablation)."),
     width: float = typer.Option(0.125, "--width", min=0.0, help="Channel multiplier; 1.0 = the paper-size network."),
+    cbam_reduction: int = CbamReductionOption,
+    cbam_kernel: int = CbamKernelOption,
     size: int = typer.Option(256, "--size", min=32, help="Input side in pixels, a multiple of 32 (paper: 512)."),
     epochs: int = typer.Option(100, "--epochs", min=1),
     freeze_epochs: int = typer.Option(25, "--freeze-epochs", min=0, help=FREEZE_HELP),
@@ -231,7 +235,8 @@ def train(
     from medimg.mandible.train import train as run_training
 
     result = run_training(
-        data_dir, output, arch=arch, width=width, input_size=size, epochs=epochs, freeze_epochs=freeze_epochs, batch_size=batch_size,
+        data_dir, output, arch=arch, width=width, cbam_reduction=cbam_reduction, cbam_kernel=cbam_kernel, input_size=size,
+        epochs=epochs, freeze_epochs=freeze_epochs, batch_size=batch_size,
         learning_rate=learning_rate, encoder_weights=encoder_weights, steps_per_epoch=steps, seed=seed, device=device,
         resume=not no_resume, validation_fraction=validation_fraction, validation_cases=validation_cases or None,
     )
@@ -265,11 +270,13 @@ def evaluate(
 def model_info(
     width: float = typer.Option(1.0, "--width", min=0.0, help="Channel multiplier (1.0 = paper size; shipped: 0.125)."),
     size: int = typer.Option(512, "--size", min=32, help="Input side in pixels (paper: 512)."),
+    cbam_reduction: int = CbamReductionOption,
+    cbam_kernel: int = CbamKernelOption,
     as_json: bool = typer.Option(False, "--json", help="JSON instead of a table."),
 ) -> None:
     """Parameters, MACs and FLOPs of the four variants (the paper's ablation)."""
     from medimg.common.tables import render_records, to_json
     from medimg.mandible.complexity import complexity_table
 
-    rows = complexity_table(width=width, size=size)
+    rows = complexity_table(width=width, size=size, cbam_reduction=cbam_reduction, cbam_kernel=cbam_kernel)
     typer.echo(to_json(rows).rstrip("\n") if as_json else render_records(rows))

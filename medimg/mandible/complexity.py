@@ -76,7 +76,7 @@ def model_complexity(model: nn.Module, *, size: int = 512) -> dict:
     return {"params": int(params), "macs": int(macs), "flops": int(2 * macs)}
 
 
-def complexity_table(archs: Sequence[str] = ARCHS, *, width: float = 1.0, size: int = 512) -> list[dict]:
+def complexity_table(archs: Sequence[str] = ARCHS, *, width: float = 1.0, size: int = 512, cbam_reduction: int = 16, cbam_kernel: int = 7) -> list[dict]:
     """One row per architecture: ``arch, width, size, params, weights_MB, macs, GMACs, flops, GFLOPs``.
 
     ``weights_MB`` is the float32 weights size in MB (10^6 bytes); networks are built on the
@@ -86,7 +86,7 @@ def complexity_table(archs: Sequence[str] = ARCHS, *, width: float = 1.0, size: 
     rows = []
     for arch in archs:
         with torch.device("meta"):
-            model = build_model(arch, width=width)
+            model = build_model(arch, width=width, cbam_reduction=cbam_reduction, cbam_kernel=cbam_kernel)
         counts = model_complexity(model, size=size)
         rows.append(
             {

@@ -316,6 +316,8 @@ def train(
     *,
     arch: str = "res-cbam-unet",
     width: float = 0.125,
+    cbam_reduction: int = 16,
+    cbam_kernel: int = 7,
     input_size: int = 256,
     epochs: int = 100,
     freeze_epochs: int = 25,
@@ -356,7 +358,8 @@ def train(
         raise InputError(expected("a positive-slice fraction in [0, 1]", positive_fraction))
     torch_device = resolve_device(device)
     torch.manual_seed(seed)
-    network = build_model(arch, width=width)  # validates arch and width before the data is read
+    # Built first so that a bad arch, width or CBAM option fails before the data is read.
+    network = build_model(arch, width=width, cbam_reduction=cbam_reduction, cbam_kernel=cbam_kernel)
     run_dir = Path(run_dir)
 
     cases = [load_case(path, level=level, width=window_width) for path in find_cases(data_dir)]

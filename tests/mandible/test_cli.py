@@ -132,6 +132,13 @@ def test_model_info_lists_the_four_variants():
     assert all(row["params"] > 0 for row in rows)
 
 
+def test_model_info_cbam_kernel_changes_only_the_cbam_variants():
+    seven, three = (json.loads(run("mandible", "model-info", "--width", "0.125", "--size", "64", "--json", *extra).stdout)
+                    for extra in ((), ("--cbam-kernel", "3")))
+    # Five Up-CBAM modules, each with a bias-free 2 -> 1 channel k x k spatial-attention conv: 5 * 2 * (49 - 9).
+    assert [a["params"] - b["params"] for a, b in zip(seven, three)] == [0, 0, 400, 400]
+
+
 def test_synth_then_segment_then_evaluate(tmp_path, tiny_weights):
     synth = run("--quiet", "mandible", "synth", tmp_path / "head", "--seed", "2", "--shape", "8,64,64")
     assert synth.exit_code == 0, synth.stderr

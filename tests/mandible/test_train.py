@@ -62,7 +62,8 @@ def image_data(tmp_path):
 def test_train_writes_loadable_weights_and_resumes(tmp_path, image_data):
     # The smallest run that still trains, validates and resumes: 32 x 32 inputs, one batch of two per epoch.
     common = ["--quiet", "mandible", "train", str(image_data), "-o", str(tmp_path / "run"), "--size", "32", "--width", "0.125",
-              "--batch-size", "2", "--steps-per-epoch", "1", "--device", "cpu", "--arch", "cbam-unet"]
+              "--batch-size", "2", "--steps-per-epoch", "1", "--device", "cpu", "--arch", "cbam-unet",
+              "--cbam-reduction", "4", "--cbam-kernel", "3"]
     first = runner.invoke(app, [*common, "--epochs", "1"])
     assert first.exit_code == 0, first.stderr
     weights, log = first.stdout.split()
@@ -75,6 +76,7 @@ def test_train_writes_loadable_weights_and_resumes(tmp_path, image_data):
     loaded = load_network_with_metadata(None, weights=weights)
     assert (loaded.arch, loaded.input_size, loaded.window) == ("cbam-unet", 32, (400.0, 2000.0))
     assert loaded.network.config["width"] == 0.125 and not loaded.network.training
+    assert (loaded.network.config["cbam_reduction"], loaded.network.config["cbam_kernel"]) == (4, 3)
     _, metadata = load_weights(weights)
     assert metadata["epochs_trained"] == "2" and metadata["validation_cases"] in ("png_case", "labelme_case")
 
