@@ -20,7 +20,8 @@ def main() -> None:
     from medimg.common.metrics import ConfusionCounts
     from medimg.common.nifti import read_nifti
     from medimg.mandible.evaluate import segmentation_scores
-    from medimg.mandible.pipeline import InferenceOptions, LazyNetwork, segment
+    from medimg.mandible.inference import InferenceOptions, LazyNetwork
+    from medimg.mandible.pipeline import segment
     from medimg.mandible.synth import threshold_baseline, write_synthetic_series
 
     parser = argparse.ArgumentParser()

@@ -23,7 +23,8 @@ def main() -> None:
     from medimg.common.device import resolve_device
     from medimg.common.weights import save_weights
     from medimg.mandible.models import build_model, model_config
-    from medimg.mandible.pipeline import InferenceOptions, LazyNetwork, segment
+    from medimg.mandible.inference import InferenceOptions, LazyNetwork
+    from medimg.mandible.pipeline import segment
     from medimg.mandible.predictor import network_predictor
     from medimg.mandible.synth import write_synthetic_series
     from medimg.common.tables import to_json

@@ -11,7 +11,10 @@ Modules, in import order (``cli -> pipeline/evaluate/train -> stages/models -> c
     transforms  the report's test and training transforms (ACNE04 mean/std)
     scores      Precision, SE, SP, YI, MAE, RMSE, AVE_ACC tables
     synth       synthetic skin photos with known lesion counts, in the ACNE04 layout
-    models      resnet, vit, fusion (registry: build_model); losses: LDL KL losses; complexity
+    resnet      the CNN backbone (BasicBlock stages)
+    vit         the transformer backbone (multi-scale patch embedding with channel attention)
+    models      resnet, vit, fusion assembled with their two heads (registry: build_model)
+    losses      the LDL KL losses; complexity: parameters and MACs
     predictor   weights -> network -> batched probabilities
     pipeline    photos (files, folders, globs) -> per-image records
     train       resumable LDL training on one fold

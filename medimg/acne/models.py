@@ -10,18 +10,13 @@ Softmax is left to the loss (:func:`medimg.acne.losses.ldl_loss`) and to the pip
 
 Graph, shared by all three (``model.encoder -> model.neck -> model.count_head / grade_head``):
 
-* ``resnet`` -- the seed code's ``BasicBlock`` (conv3x3-BN-ReLU-conv3x3-BN + identity or a
-  1x1-conv/BN shortcut) in ResNet stages: stem conv 7x7/2 -> BN -> ReLU -> maxpool 3/2, then one
-  stage per entry of ``widths`` (``blocks[i]`` blocks; stride 1 for the first stage, 2 after),
-  global average pooling. ``widths=(64, 128, 256, 512), blocks=(2, 2, 2, 2)`` is ResNet-18.
-* ``vit`` -- the report's ViT (class token, learned positional embedding, pre-norm transformer
-  blocks of ``nn.MultiheadAttention`` + GELU MLP, final LayerNorm, class token as the feature)
-  with the report's multi-branch patch embedding: one strided conv per patch size in
-  ``patch_sizes`` (default 8, 16, 32), each giving ``embed_dim / len(patch_sizes)`` channels,
-  brought to the token grid of ``token_patch`` (16 -> 14 x 14 tokens at 224) by average pooling
-  (finer branches) or nearest upsampling (coarser ones), concatenated, reweighted by
-  squeeze-and-excitation channel attention (the report's "channel attention on the patch
-  embedding": it lets the network weigh the scales per image), then mixed by a 1x1 conv.
+* ``resnet`` -- :class:`medimg.acne.resnet.ResNetEncoder`: the seed code's ``BasicBlock`` in
+  ResNet stages, global average pooling. ``widths=(64, 128, 256, 512), blocks=(2, 2, 2, 2)`` is
+  ResNet-18.
+* ``vit`` -- :class:`medimg.acne.vit.ViTEncoder`: the report's ViT (class token, learned
+  positional embedding, pre-norm transformer blocks, final LayerNorm, class token as the feature)
+  with the report's multi-branch patch embedding (one strided conv per patch size, fused by
+  squeeze-and-excitation channel attention).
 * ``fusion`` -- both encoders side by side (``encoder.cnn``, ``encoder.transformer``); the neck
   concatenates their pooled features and LayerNorms the result (the CNN's post-ReLU averages and
   the ViT's normed class token live on different scales); the heads read the fused vector.
@@ -56,14 +51,15 @@ State-dict keys (stable; weights files depend on them)::
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from medimg.acne.option_checks import fraction
+from medimg.acne.resnet import ResNetEncoder
+from medimg.acne.vit import ViTEncoder
 from medimg.common.errors import ModelError, expected
 
 __all__ = [
@@ -72,14 +68,8 @@ __all__ = [
     "N_GRADES",
     "PRESETS",
     "AcneNet",
-    "BasicBlock",
     "ConcatNeck",
     "FusionEncoder",
-    "MultiScalePatchEmbedding",
-    "ResNetEncoder",
-    "SqueezeExcitation",
-    "TransformerBlock",
-    "ViTEncoder",
     "build_model",
     "model_config",
     "preset_config",
@@ -143,296 +133,6 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "fusion": {**_PAPER_RESNET, **_PAPER_VIT, "dropout": 0.0},
     },
 }
-
-
-# ---------------------------------------------------------------------------------------------
-# option checks: every bad value becomes a ModelError that says what was expected
-
-
-def _positive_int(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ModelError(expected(f"{what} as a positive integer", repr(value)))
-    return value
-
-
-def _positive_ints(value: object, what: str) -> tuple[int, ...]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0:
-        raise ModelError(expected(f"{what} as a non-empty sequence of positive integers", repr(value)))
-    return tuple(_positive_int(v, f"every entry of {what}") for v in value)
-
-
-def _fraction(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ModelError(expected(f"{what} in [0, 1)", repr(value)))
-    return float(value)
-
-
-def _positive_float(value: object, what: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ModelError(expected(f"{what} as a positive number", repr(value)))
-    return float(value)
-
-
-def _check_resnet(widths: object, blocks: object) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    widths = _positive_ints(widths, "widths")
-    blocks = _positive_ints(blocks, "blocks")
-    if len(widths) != len(blocks):
-        raise ModelError(
-            expected("one block count per width", f"{len(widths)} widths and {len(blocks)} block counts")
-        )
-    return widths, blocks
-
-
-# ---------------------------------------------------------------------------------------------
-# ResNet
-
-
-def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
-    """3x3 convolution with padding 1 and no bias (a BatchNorm follows), as in the seed code."""
-    return nn.Conv2d(in_planes, out_planes, 3, stride=stride, padding=1, bias=False)
-
-
-class BasicBlock(nn.Module):
-    """The seed code's ResNet BasicBlock: conv3x3 -> BN -> ReLU -> conv3x3 -> BN, plus the input
-    (through a 1x1 conv + BN ``downsample`` when the stride or width changes), then ReLU."""
-
-    expansion = 1
-
-    def __init__(self, inplanes: int, planes: int, stride: int = 1) -> None:
-        super().__init__()
-        self.conv1 = conv3x3(inplanes, planes, stride)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = conv3x3(planes, planes)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = None
-        if stride != 1 or inplanes != planes:
-            self.downsample = nn.Sequential(
-                nn.Conv2d(inplanes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
-            )
-        self.stride = stride
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        residual = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + residual)
-
-
-class ResNetEncoder(nn.Module):
-    """ImageNet-style ResNet trunk of BasicBlocks with global average pooling.
-
-    ``forward(x: (B, 3, H, W))`` -> ``(B, widths[-1])``; H, W >= 32.
-    """
-
-    def __init__(self, widths: Sequence[int], blocks: Sequence[int]) -> None:
-        super().__init__()
-        widths, blocks = _check_resnet(widths, blocks)
-        self.stem = nn.Sequential(
-            nn.Conv2d(3, widths[0], 7, stride=2, padding=3, bias=False),
-            nn.BatchNorm2d(widths[0]),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(3, stride=2, padding=1),
-        )
-        stages = []
-        inplanes = widths[0]
-        for i, (planes, count) in enumerate(zip(widths, blocks)):
-            stride = 1 if i == 0 else 2
-            layers = [BasicBlock(inplanes, planes, stride)]
-            layers += [BasicBlock(planes, planes) for _ in range(count - 1)]
-            stages.append(nn.Sequential(*layers))
-            inplanes = planes
-        self.stages = nn.ModuleList(stages)
-        self.out_features = widths[-1]
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem(x)
-        for stage in self.stages:
-            x = stage(x)
-        return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-
-
-# ---------------------------------------------------------------------------------------------
-# ViT with the report's multi-branch patch embedding
-
-
-class SqueezeExcitation(nn.Module):
-    """Channel attention: global average pool -> Linear(C, C/r) -> ReLU -> Linear(C/r, C) ->
-    sigmoid, used to scale each channel of ``(B, C, H, W)``."""
-
-    def __init__(self, channels: int, reduction: int) -> None:
-        super().__init__()
-        hidden = max(1, channels // reduction)
-        self.fc1 = nn.Linear(channels, hidden)
-        self.fc2 = nn.Linear(hidden, channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weights = torch.sigmoid(self.fc2(F.relu(self.fc1(x.mean(dim=(2, 3))))))
-        return x * weights[:, :, None, None]
-
-
-class MultiScalePatchEmbedding(nn.Module):
-    """Patch embedding with one conv branch per patch size, fused by channel attention.
-
-    Branch ``p`` is ``Conv2d(3, embed_dim / n, kernel p, stride p)``; its ``(image_size / p)^2``
-    map is average-pooled (p < token_patch) or nearest-upsampled (p > token_patch) to the
-    ``(image_size / token_patch)^2`` token grid. The branch maps are concatenated to
-    ``embed_dim`` channels, reweighted by :class:`SqueezeExcitation` and mixed by a 1x1 conv.
-
-    ``forward(x: (B, 3, image_size, image_size))`` -> tokens ``(B, grid^2, embed_dim)``.
-    """
-
-    def __init__(
-        self,
-        *,
-        image_size: int,
-        patch_sizes: Sequence[int],
-        token_patch: int,
-        embed_dim: int,
-        se_reduction: int,
-    ) -> None:
-        super().__init__()
-        for p in (*patch_sizes, token_patch):
-            if image_size % p:
-                raise ModelError(expected(f"patch sizes dividing image_size {image_size}", p))
-        for p in patch_sizes:
-            if token_patch % p and p % token_patch:
-                raise ModelError(
-                    expected(f"each patch size to divide or be a multiple of token_patch {token_patch}", p)
-                )
-        if embed_dim % len(patch_sizes):
-            raise ModelError(
-                expected(
-                    f"embed_dim divisible by the number of patch branches ({len(patch_sizes)})", embed_dim
-                )
-            )
-        branch_dim = embed_dim // len(patch_sizes)
-        self.patch_sizes = tuple(patch_sizes)
-        self.token_patch = token_patch
-        self.grid = image_size // token_patch
-        self.branches = nn.ModuleList(
-            nn.Conv2d(3, branch_dim, p, stride=p) for p in self.patch_sizes
-        )
-        self.attention = SqueezeExcitation(embed_dim, se_reduction)
-        self.proj = nn.Conv2d(embed_dim, embed_dim, 1)
-
-    def _to_grid(self, x: torch.Tensor, patch: int) -> torch.Tensor:
-        if patch < self.token_patch:
-            return F.avg_pool2d(x, self.token_patch // patch)
-        if patch > self.token_patch:
-            return F.interpolate(x, scale_factor=patch // self.token_patch, mode="nearest")
-        return x
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        maps = [self._to_grid(branch(x), p) for branch, p in zip(self.branches, self.patch_sizes)]
-        x = self.proj(self.attention(torch.cat(maps, dim=1)))
-        return x.flatten(2).transpose(1, 2)
-
-
-class TransformerBlock(nn.Module):
-    """Pre-norm transformer encoder block: ``x + MHA(LN(x))``, then ``x + MLP(LN(x))``."""
-
-    def __init__(self, dim: int, heads: int, mlp_ratio: float, dropout: float) -> None:
-        super().__init__()
-        hidden = max(1, round(dim * mlp_ratio))
-        self.norm1 = nn.LayerNorm(dim)
-        self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = nn.Sequential(
-            nn.Linear(dim, hidden),
-            nn.GELU(),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, dim),
-            nn.Dropout(dropout),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.norm1(x)
-        x = x + self.attn(h, h, h, need_weights=False)[0]
-        return x + self.mlp(self.norm2(x))
-
-
-class ViTEncoder(nn.Module):
-    """Vision transformer trunk: multi-scale patch embedding, class token, learned positional
-    embedding, ``depth`` pre-norm blocks, final LayerNorm.
-
-    ``forward(x: (B, 3, image_size, image_size))`` -> the class token ``(B, embed_dim)``.
-    """
-
-    def __init__(
-        self,
-        *,
-        image_size: int,
-        embed_dim: int,
-        depth: int,
-        heads: int,
-        mlp_ratio: float,
-        patch_sizes: Sequence[int],
-        token_patch: int,
-        se_reduction: int,
-        dropout: float,
-    ) -> None:
-        super().__init__()
-        image_size = _positive_int(image_size, "image_size")
-        embed_dim = _positive_int(embed_dim, "embed_dim")
-        depth = _positive_int(depth, "depth")
-        heads = _positive_int(heads, "heads")
-        mlp_ratio = _positive_float(mlp_ratio, "mlp_ratio")
-        patch_sizes = _positive_ints(patch_sizes, "patch_sizes")
-        token_patch = _positive_int(token_patch, "token_patch")
-        se_reduction = _positive_int(se_reduction, "se_reduction")
-        dropout = _fraction(dropout, "dropout")
-        if embed_dim % heads:
-            raise ModelError(expected(f"embed_dim divisible by heads ({heads})", embed_dim))
-        self.image_size = image_size
-        self.patch_embed = MultiScalePatchEmbedding(
-            image_size=image_size,
-            patch_sizes=patch_sizes,
-            token_patch=token_patch,
-            embed_dim=embed_dim,
-            se_reduction=se_reduction,
-        )
-        n_tokens = self.patch_embed.grid**2 + 1
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        self.pos_embedding = nn.Parameter(torch.zeros(1, n_tokens, embed_dim))
-        self.dropout = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(
-            TransformerBlock(embed_dim, heads, mlp_ratio, dropout) for _ in range(depth)
-        )
-        self.norm = nn.LayerNorm(embed_dim)
-        self.out_features = embed_dim
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        # ViT convention: small truncated-normal embeddings and linear weights, zero biases.
-        nn.init.trunc_normal_(self.pos_embedding, std=0.02)
-        nn.init.trunc_normal_(self.cls_token, std=0.02)
-        for module in self.blocks.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                nn.init.zeros_(module.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        tokens = self.patch_embed(x)
-        cls = self.cls_token.expand(tokens.shape[0], -1, -1)
-        x = self.dropout(torch.cat([cls, tokens], dim=1) + self.pos_embedding)
-        for block in self.blocks:
-            x = block(x)
-        return self.norm(x)[:, 0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -524,7 +224,7 @@ def _vit_encoder(cfg: dict[str, Any]) -> ViTEncoder:
 
 
 def _build(name: str, cfg: dict[str, Any]) -> AcneNet:
-    dropout = _fraction(cfg["dropout"], "dropout")
+    dropout = fraction(cfg["dropout"], "dropout")
     if name == "resnet":
         encoder: nn.Module = ResNetEncoder(cfg["widths"], cfg["blocks"])
         neck: nn.Module = nn.Identity()

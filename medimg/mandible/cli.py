@@ -86,7 +86,8 @@ def segment(
     device: str = DeviceOption,
 ) -> None:
     """All stages in one process: segment the mandible in CT series; prints the files written."""
-    from medimg.mandible.pipeline import InferenceOptions, segment_many
+    from medimg.mandible.inference import InferenceOptions
+    from medimg.mandible.pipeline import segment_many
 
     outcome = segment_many(
         dicom_dirs, output,
@@ -111,7 +112,8 @@ def volume(
     as_json: bool = typer.Option(False, "--json", help="With --list: JSON instead of a table."),
 ) -> None:
     """Stage 1: read the CT series -> ct.nii.gz (float32 HU, RAS affine). Prints its path."""
-    from medimg.mandible.pipeline import run_volume, series_records, stage_output_dir
+    from medimg.mandible.output_folders import stage_output_dir
+    from medimg.mandible.stages import run_volume, series_records
 
     if as_json and not list_only:
         from medimg.common.errors import InputError, expected
@@ -140,7 +142,9 @@ def infer(
     correct_tilt: bool = StageTiltOption,
 ) -> None:
     """Stage 2: slice-wise network inference -> probability.nii.gz (float32 in [0, 1], the CT's grid)."""
-    from medimg.mandible.pipeline import InferenceOptions, run_infer, stage_output_dir
+    from medimg.mandible.inference import InferenceOptions
+    from medimg.mandible.output_folders import stage_output_dir
+    from medimg.mandible.stages import run_infer
 
     inference = InferenceOptions(arch=arch, weights=weights, device=device, batch_size=batch_size)
     typer.echo(str(run_infer(ct, stage_output_dir(output, ct), inference=inference, series_uid=series, correct_tilt=correct_tilt)))
@@ -155,7 +159,8 @@ def mask(
     all_components: bool = AllComponentsOption,
 ) -> None:
     """Stage 3: threshold, keep the largest 3-D component -> mask.nii.gz (uint8 0/1)."""
-    from medimg.mandible.pipeline import run_mask, stage_output_dir
+    from medimg.mandible.output_folders import stage_output_dir
+    from medimg.mandible.stages import run_mask
 
     path = run_mask(probability, stage_output_dir(output, probability), threshold=threshold, keep_largest=not all_components)
     typer.echo(str(path))
@@ -169,7 +174,8 @@ def mesh(
     smoothing: int = SmoothingOption,
 ) -> None:
     """Stage 4: marching cubes + Taubin smoothing -> mandible.stl (binary, patient LPS mm)."""
-    from medimg.mandible.pipeline import run_mesh, stage_output_dir
+    from medimg.mandible.output_folders import stage_output_dir
+    from medimg.mandible.stages import run_mesh
 
     typer.echo(str(run_mesh(mask_file, stage_output_dir(output, mask_file), smoothing=smoothing)))
 
@@ -186,7 +192,8 @@ def overlay(
     correct_tilt: bool = StageTiltOption,
 ) -> None:
     """Stage 5: montage of axial slices with the mask in orange -> overlay.png."""
-    from medimg.mandible.pipeline import run_overlay, stage_output_dir
+    from medimg.mandible.output_folders import stage_output_dir
+    from medimg.mandible.stages import run_overlay
 
     path = run_overlay(
         ct, mask_file, stage_output_dir(output, mask_file), level=level, width=width, series_uid=series, correct_tilt=correct_tilt

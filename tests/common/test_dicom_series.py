@@ -303,7 +303,7 @@ def test_junk_files_and_dicomdir_are_ignored(tmp_path):
 
 def test_file_without_preamble_and_meta_header_is_read(tmp_path):
     # Old exports write the bare data set: no 128-byte preamble, no "DICM", no transfer syntax.
-    uid = _stack(tmp_path, [0.0, 2.0])
+    _stack(tmp_path, [0.0, 2.0])
     for path in tmp_path.iterdir():
         ds = pydicom.dcmread(path)
         del ds.file_meta

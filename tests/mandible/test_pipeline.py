@@ -9,7 +9,8 @@ from medimg.common.errors import InputError, OutputError
 from medimg.common.nifti import read_nifti
 from medimg.mandible.mesh import is_closed, largest_component, read_stl
 from medimg.mandible.overlay import overlay_montage
-from medimg.mandible.pipeline import mask_statistics, output_dirs, parse_formats, segment
+from medimg.mandible.output_folders import output_dirs
+from medimg.mandible.pipeline import mask_statistics, parse_formats, segment
 from medimg.mandible.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 from .conftest import SYNTH_SHAPE, mask_predictor

@@ -4,14 +4,14 @@ import json
 import shutil
 
 import numpy as np
-import pytest
 from typer.testing import CliRunner
 
 from medimg.cli import app
 from medimg.common.dicom_series import read_ct_series
 from medimg.common.nifti import read_nifti, write_nifti
 from medimg.mandible.mesh import is_closed, largest_component, mask_to_mesh, read_stl
-from medimg.mandible.pipeline import run_infer, run_mask, segment
+from medimg.mandible.pipeline import segment
+from medimg.mandible.stages import run_infer, run_mask
 
 from .conftest import SYNTH_SHAPE, mask_predictor
 
