@@ -34,7 +34,7 @@ anything else raises :class:`ModelError` (the pipeline always resizes to 224).
 Presets (``build_model(name, preset=...)``; explicit keywords override the preset):
 
 * ``"small"`` (default): ResNet widths 16/32/64/128 with one block each, ViT embed 96, depth 2,
-  4 heads, MLP ratio 4, patches 8/16/32. The fusion has ~0.69 M parameters (~2.8 MB float32),
+  4 heads, MLP ratio 4, patches 8/16/32. The fusion has 711,469 parameters (2.85 MB float32),
   small enough to ship and to train on a CPU.
 * ``"paper"``: ResNet-18 (widths 64..512, blocks 2, 2, 2, 2) and a ViT-Base-size transformer
   (embed 768, depth 12, 12 heads, MLP ratio 4) with the same three-branch patch embedding;
@@ -57,6 +57,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from medimg.acne.labels import N_COUNT_BINS, N_GRADES
 from medimg.acne.option_checks import fraction
 from medimg.acne.resnet import ResNetEncoder
 from medimg.acne.vit import ViTEncoder
@@ -76,8 +77,6 @@ __all__ = [
 ]
 
 MODEL_NAMES = ("resnet", "vit", "fusion")
-N_COUNT_BINS = 65  # same as medimg.acne.labels.N_COUNT_BINS (counts 1..65)
-N_GRADES = 4  # same as medimg.acne.labels.N_GRADES
 
 _RESNET_KEYS = ("widths", "blocks", "dropout")
 _VIT_KEYS = (
@@ -133,10 +132,6 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "fusion": {**_PAPER_RESNET, **_PAPER_VIT, "dropout": 0.0},
     },
 }
-
-
-# ---------------------------------------------------------------------------------------------
-# fusion and the two-headed network
 
 
 class FusionEncoder(nn.Module):

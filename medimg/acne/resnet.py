@@ -37,10 +37,6 @@ def _check_resnet(widths: object, blocks: object) -> tuple[tuple[int, ...], tupl
     return widths, blocks
 
 
-# ---------------------------------------------------------------------------------------------
-# ResNet
-
-
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
     """3x3 convolution with padding 1 and no bias (a BatchNorm follows), as in the seed code."""
     return nn.Conv2d(in_planes, out_planes, 3, stride=stride, padding=1, bias=False)
@@ -49,8 +45,6 @@ def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
 class BasicBlock(nn.Module):
     """The seed code's ResNet BasicBlock: conv3x3 -> BN -> ReLU -> conv3x3 -> BN, plus the input
     (through a 1x1 conv + BN ``downsample`` when the stride or width changes), then ReLU."""
-
-    expansion = 1
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1) -> None:
         super().__init__()
@@ -64,7 +58,6 @@ class BasicBlock(nn.Module):
             self.downsample = nn.Sequential(
                 nn.Conv2d(inplanes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
             )
-        self.stride = stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         residual = x if self.downsample is None else self.downsample(x)

@@ -98,6 +98,9 @@ def read_image(path: Path | str) -> np.ndarray:
             image.load()
             oriented = ImageOps.exif_transpose(image)
             return _to_rgb8(oriented, name=path.name)
+    except Image.DecompressionBombError as error:
+        # PIL's guard against images whose pixels would fill memory: one bad file, not a crash.
+        raise FormatError(expected("an image of at most about 179 megapixels", f"'{path.name}' ({error})")) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise FormatError(expected("a readable image (JPEG, PNG, TIFF, BMP)", f"'{path.name}' ({error})")) from None
 

@@ -76,6 +76,10 @@ _DTYPE_OF_STORAGE = {
     "UntypedStorage": "uint8",  # raw bytes; _rebuild_tensor_v3 names the element dtype
 }
 _MAX_EXPANDED_ELEMENTS = 2**28  # a tensor may repeat (stride 0) its storage up to this many elements
+# Tensors built from a file may total at most this many times the file's size (views of shared
+# or expanded storages); a real state dict stays near 1x, a crafted one could claim terabytes.
+_OUTPUT_PER_FILE_BYTE = 4
+_MIN_OUTPUT_BUDGET = 64 << 20
 _DTYPE_ALIASES = {"float": "float32", "double": "float64", "half": "float16", "long": "int64", "int": "int32", "short": "int16"}
 
 # Data-only opcodes pushed as decoded by pickletools (nothing to interpret).
@@ -180,11 +184,28 @@ def _read_tensors(path: Path) -> dict[str, _Tensor]:
             if root is None:
                 raise FormatError(expected("a zip-format PyTorch file (torch >= 1.6)", f"'{path.name}', a zip without one <root>/data.pkl"))
             big_endian = _big_endian(archive, root, path.name)
-            reader = _PickleReader(archive, root, path.name, big_endian)
-            loaded = reader.run(archive.read(f"{root}/data.pkl"))
+            budget = max(_OUTPUT_PER_FILE_BYTE * path.stat().st_size, _MIN_OUTPUT_BUDGET)
+            reader = _PickleReader(archive, root, path.name, big_endian, output_budget=budget)
+            loaded = reader.run(_read_record(archive, archive.getinfo(f"{root}/data.pkl"), path))
     except (zipfile.BadZipFile, OSError, EOFError) as error:
         raise FormatError(expected("a readable zip-format PyTorch file", f"'{path.name}' ({type(error).__name__}: {error})")) from None
     return _state_dict_of(loaded, path.name)
+
+
+def _read_record(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, nbytes: int | None = None) -> bytes:
+    """The bytes of one zip record, refusing what ``torch.save`` never writes.
+
+    torch.save stores records uncompressed and unencrypted; a compressed record could expand
+    without bound (a zip bomb), so only stored records no larger than the file itself are read.
+    """
+    if info.flag_bits & 0x1:
+        raise FormatError(expected(f"unencrypted records in '{path.name}'", f"an encrypted record {info.filename!r}"))
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise FormatError(expected(f"uncompressed records (as torch.save writes) in '{path.name}'", f"a compressed record {info.filename!r}"))
+    if info.file_size > path.stat().st_size:
+        raise FormatError(expected(f"records no larger than the file '{path.name}'", f"{info.filename!r} claiming {info.file_size} bytes"))
+    with archive.open(info) as handle:
+        return handle.read(nbytes if nbytes is not None else info.file_size)
 
 
 def _big_endian(archive: zipfile.ZipFile, root: str, name: str) -> bool:
@@ -201,14 +222,14 @@ def _state_dict_of(loaded: Any, name: str) -> dict[str, _Tensor]:
     def is_state_dict(value: Any) -> bool:
         return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, _Tensor) for k, v in value.items())
 
-    if is_state_dict(loaded):
+    if is_state_dict(loaded) and loaded:
         return loaded
     if isinstance(loaded, dict):
         for key in WRAPPER_KEYS:
             if is_state_dict(loaded.get(key)) and loaded[key]:
                 return loaded[key]
         keys = ", ".join(repr(k) for k in list(loaded)[:6]) + (", ..." if len(loaded) > 6 else "")
-        got = f"a dict with keys {keys} in '{name}'"
+        got = f"a dict with keys {keys} in '{name}'" if loaded else f"an empty dict in '{name}'"
     else:
         got = f"a {type(loaded).__name__} in '{name}'"
     wrappers = ", ".join(repr(k) for k in WRAPPER_KEYS)
@@ -231,8 +252,9 @@ def _brief(value: Any) -> str:
 class _PickleReader:
     """Interprets the opcodes of a state-dict pickle; see the module docstring."""
 
-    def __init__(self, archive: zipfile.ZipFile, root: str, name: str, big_endian: bool) -> None:
+    def __init__(self, archive: zipfile.ZipFile, root: str, name: str, big_endian: bool, *, output_budget: int) -> None:
         self.archive, self.root, self.name, self.big_endian = archive, root, name, big_endian
+        self.output_budget = output_budget  # bytes the tensors built from this file may still take
         self.storages: dict[str, _Storage] = {}
         self.storage_bytes: dict[str, bytes] = {}
 
@@ -419,6 +441,9 @@ class _PickleReader:
             if math.prod(size) > max(flat.size, _MAX_EXPANDED_ELEMENTS):
                 # zero strides (expand) can make a tiny storage claim any size; the copy would fill memory
                 raise self.refuse(f"a tensor of size {_brief(size)} repeating a {flat.size}-element storage")
+            self.output_budget -= math.prod(size) * numpy_dtype.itemsize
+            if self.output_budget < 0:
+                raise self.refuse(f"tensors totalling more than {_OUTPUT_PER_FILE_BYTE}x the file's size (a {_brief(size)} tensor went over)")
             view = np.lib.stride_tricks.as_strided(flat[offset:], shape=size, strides=[s * numpy_dtype.itemsize for s in stride], writeable=False)
             array = np.array(view, copy=True, order="C")
         array = array.astype(numpy_dtype.newbyteorder("="), copy=False)
@@ -436,7 +461,6 @@ class _PickleReader:
                 raise self.refuse(f"a tensor whose data record {_brief(record)} is missing") from None
             if info.file_size < nbytes:
                 raise self.refuse(f"storage {storage.key!r} of {nbytes} bytes in a {info.file_size}-byte record")
-            with self.archive.open(info) as handle:
-                self.storage_bytes[storage.key] = handle.read(nbytes)
+            self.storage_bytes[storage.key] = _read_record(self.archive, info, Path(self.archive.filename or self.name), nbytes)
         raw = self.storage_bytes[storage.key]
         return np.frombuffer(raw, dtype=numpy_dtype, count=len(raw) // numpy_dtype.itemsize)

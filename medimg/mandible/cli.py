@@ -33,7 +33,7 @@ StageSeriesOption = typer.Option(None, "--series", help=SERIES_HELP + " (CT give
 StageTiltOption = typer.Option(False, "--correct-tilt", help=TILT_HELP + " (CT given as a DICOM folder)")
 WeightsOption = typer.Option(None, "--weights", help="Weights from 'medimg mandible train' (.safetensors); default: shipped.")
 ArchOption = typer.Option(None, "--arch", help=f"Require this architecture ({ARCH_NAMES}); default: whatever the weights hold.")
-ThresholdOption = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Probability at or above which a voxel is mandible.")
+ThresholdOption = typer.Option(0.5, "--threshold", help="Probability at or above which a voxel is mandible, strictly between 0 and 1.")
 AllComponentsOption = typer.Option(False, "--all-components", help="Keep every connected component, not only the largest.")
 SmoothingOption = typer.Option(10, "--smoothing", min=0, help="Taubin smoothing iterations of the STL surface.")
 
@@ -112,7 +112,6 @@ def volume(
     as_json: bool = typer.Option(False, "--json", help="With --list: JSON instead of a table."),
 ) -> None:
     """Stage 1: read the CT series -> ct.nii.gz (float32 HU, RAS affine). Prints its path."""
-    from medimg.mandible.output_folders import stage_output_dir
     from medimg.mandible.stages import run_volume, series_records
 
     if as_json and not list_only:
@@ -124,7 +123,7 @@ def volume(
 
         typer.echo(render_records(series_records(dicom_dir), "json" if as_json else "table"))
         return
-    typer.echo(str(run_volume(dicom_dir, stage_output_dir(output, dicom_dir), series_uid=series, correct_tilt=correct_tilt)))
+    typer.echo(str(run_volume(dicom_dir, output, series_uid=series, correct_tilt=correct_tilt)))
 
 
 @app.command()
@@ -143,11 +142,10 @@ def infer(
 ) -> None:
     """Stage 2: slice-wise network inference -> probability.nii.gz (float32 in [0, 1], the CT's grid)."""
     from medimg.mandible.inference import InferenceOptions
-    from medimg.mandible.output_folders import stage_output_dir
     from medimg.mandible.stages import run_infer
 
     inference = InferenceOptions(arch=arch, weights=weights, device=device, batch_size=batch_size)
-    typer.echo(str(run_infer(ct, stage_output_dir(output, ct), inference=inference, series_uid=series, correct_tilt=correct_tilt)))
+    typer.echo(str(run_infer(ct, output, inference=inference, series_uid=series, correct_tilt=correct_tilt)))
 
 
 @app.command()
@@ -159,10 +157,9 @@ def mask(
     all_components: bool = AllComponentsOption,
 ) -> None:
     """Stage 3: threshold, keep the largest 3-D component -> mask.nii.gz (uint8 0/1)."""
-    from medimg.mandible.output_folders import stage_output_dir
     from medimg.mandible.stages import run_mask
 
-    path = run_mask(probability, stage_output_dir(output, probability), threshold=threshold, keep_largest=not all_components)
+    path = run_mask(probability, output, threshold=threshold, keep_largest=not all_components)
     typer.echo(str(path))
 
 
@@ -174,10 +171,9 @@ def mesh(
     smoothing: int = SmoothingOption,
 ) -> None:
     """Stage 4: marching cubes + Taubin smoothing -> mandible.stl (binary, patient LPS mm)."""
-    from medimg.mandible.output_folders import stage_output_dir
     from medimg.mandible.stages import run_mesh
 
-    typer.echo(str(run_mesh(mask_file, stage_output_dir(output, mask_file), smoothing=smoothing)))
+    typer.echo(str(run_mesh(mask_file, output, smoothing=smoothing)))
 
 
 @app.command()
@@ -192,11 +188,10 @@ def overlay(
     correct_tilt: bool = StageTiltOption,
 ) -> None:
     """Stage 5: montage of axial slices with the mask in orange -> overlay.png."""
-    from medimg.mandible.output_folders import stage_output_dir
     from medimg.mandible.stages import run_overlay
 
     path = run_overlay(
-        ct, mask_file, stage_output_dir(output, mask_file), level=level, width=width, series_uid=series, correct_tilt=correct_tilt
+        ct, mask_file, output, level=level, width=width, series_uid=series, correct_tilt=correct_tilt
     )
     typer.echo(str(path))
 

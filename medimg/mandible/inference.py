@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from medimg.common import console
-from medimg.common.errors import InputError, expected
+from medimg.common.errors import InputError, ModelError, expected
 
 SLICE_CHUNK = 32  # slices windowed/resized at once: bounds memory at (32, 3, 512, 512) float32 = 100 MB
 
@@ -112,7 +112,7 @@ def predict_volume(
         with clock.stage("infer"):
             predicted = np.asarray(predictor(batch), dtype=np.float32)
         if predicted.shape != (stop - start, input_size, input_size):
-            raise InputError(expected(f"predictions of shape {(stop - start, input_size, input_size)}", f"{predicted.shape}"))
+            raise ModelError(expected(f"predictions of shape {(stop - start, input_size, input_size)}", f"{predicted.shape}"))
         with clock.stage("resample"):
             probabilities[start:stop] = to_original_grid(predicted, shape=hu.shape[1:])
     return probabilities

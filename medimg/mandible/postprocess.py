@@ -76,9 +76,11 @@ def write_mesh(path: Path | str, mask: np.ndarray, affine_lps: np.ndarray, *, sm
 
     Parameters
     ----------
+    path : the ``.stl`` file to write (atomically)
     mask : (Z, Y, X) ndarray of bool, already reduced to the component(s) to mesh
     affine_lps : (4, 4) voxel ``(i, j, k)`` -> LPS mm
     smoothing : Taubin smoothing iterations
+    inputs : files the STL must not overwrite
     """
     from medimg.mandible.mesh import is_closed, mask_to_mesh, write_stl
 

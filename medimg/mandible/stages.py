@@ -29,7 +29,7 @@ import numpy as np
 from medimg.common import console
 from medimg.common.errors import FormatError, InputError, expected
 from medimg.mandible.inference import InferenceOptions, LazyNetwork, network_settings, predict_volume
-from medimg.mandible.output_folders import CT_FILE, FILE_NAMES, PROBABILITY_FILE
+from medimg.mandible.output_folders import CT_FILE, FILE_NAMES, PROBABILITY_FILE, stage_output_dir
 from medimg.mandible.postprocess import (
     DEFAULT_SMOOTHING,
     DEFAULT_THRESHOLD,
@@ -51,7 +51,7 @@ class CTVolume:
 
 
 def series_records(folder: Path | str) -> list[dict]:
-    """The image series under ``folder``, one row each (for ``volume --list``), in :func:`list_series` order."""
+    """The image series under ``folder``, one row each (for ``volume --list``), in :func:`~medimg.common.dicom_series.list_series` order."""
     from medimg.common.dicom_series import list_series
 
     return [
@@ -126,10 +126,11 @@ def _check_same_grid(ct: CTVolume, mask: np.ndarray, mask_affine: np.ndarray, ma
                                   f"an affine {worst:.3g} mm away in '{mask_path.name}'"))
 
 
-def run_volume(dicom_dir: Path | str, output_dir: Path, *, series_uid: str | None = None, correct_tilt: bool = False) -> Path:
+def run_volume(dicom_dir: Path | str, output_dir: Path | str | None = None, *, series_uid: str | None = None, correct_tilt: bool = False) -> Path:
     """DICOM series -> ``ct.nii.gz``: float32 HU (the exact values ``segment`` works on) on ``affine_ras``."""
     from medimg.common.nifti import write_nifti
 
+    output_dir = stage_output_dir(output_dir, dicom_dir)
     dicom_dir = Path(dicom_dir)
     if not dicom_dir.is_dir():
         raise InputError(expected("a DICOM folder", f"'{dicom_dir}' which is not a folder"))
@@ -139,7 +140,7 @@ def run_volume(dicom_dir: Path | str, output_dir: Path, *, series_uid: str | Non
 
 def run_infer(
     ct_source: Path | str,
-    output_dir: Path,
+    output_dir: Path | str | None = None,
     *,
     inference: InferenceOptions = InferenceOptions(),
     series_uid: str | None = None,
@@ -153,6 +154,7 @@ def run_infer(
     """
     from medimg.common.nifti import write_nifti
 
+    output_dir = stage_output_dir(output_dir, ct_source)
     predictor = predictor if predictor is not None else LazyNetwork(inference)
     ct = load_ct(ct_source, series_uid=series_uid, correct_tilt=correct_tilt)
     settings = network_settings(predictor, input_size=input_size)
@@ -160,10 +162,11 @@ def run_infer(
     return write_nifti(Path(output_dir) / PROBABILITY_FILE, probabilities, ct.affine_ras, inputs=[ct.source])
 
 
-def run_mask(probability_path: Path | str, output_dir: Path, *, threshold: float = DEFAULT_THRESHOLD, keep_largest: bool = True) -> Path:
+def run_mask(probability_path: Path | str, output_dir: Path | str | None = None, *, threshold: float = DEFAULT_THRESHOLD, keep_largest: bool = True) -> Path:
     """``probability.nii.gz`` -> ``mask.nii.gz``, uint8 0/1 (largest component unless ``keep_largest`` is False)."""
     from medimg.common.nifti import write_nifti
 
+    output_dir = stage_output_dir(output_dir, probability_path)
     probability_path = Path(probability_path)
     check_threshold(threshold)
     probabilities, affine_ras = _read_probability(probability_path)
@@ -175,9 +178,10 @@ def run_mask(probability_path: Path | str, output_dir: Path, *, threshold: float
     return write_nifti(Path(output_dir) / FILE_NAMES["nifti"], mask.astype(np.uint8), affine_ras, inputs=[probability_path])
 
 
-def run_mesh(mask_path: Path | str, output_dir: Path, *, smoothing: int = DEFAULT_SMOOTHING) -> Path:
+def run_mesh(mask_path: Path | str, output_dir: Path | str | None = None, *, smoothing: int = DEFAULT_SMOOTHING) -> Path:
     """``mask.nii.gz`` -> ``mandible.stl`` in LPS mm (the mask is meshed as it is: ``mask`` already kept
     the largest component)."""
+    output_dir = stage_output_dir(output_dir, mask_path)
     mask_path = Path(mask_path)
     mask, affine_ras = _read_mask(mask_path)
     if not mask.any():
@@ -190,7 +194,7 @@ def run_mesh(mask_path: Path | str, output_dir: Path, *, smoothing: int = DEFAUL
 def run_overlay(
     ct_source: Path | str,
     mask_path: Path | str,
-    output_dir: Path,
+    output_dir: Path | str | None = None,
     *,
     level: float | None = None,
     width: float | None = None,
@@ -203,6 +207,7 @@ def run_overlay(
     from medimg.mandible.overlay import overlay_montage
     from medimg.mandible.preprocess import DEFAULT_WINDOW
 
+    output_dir = stage_output_dir(output_dir, mask_path)
     mask_path = Path(mask_path)
     ct = load_ct(ct_source, series_uid=series_uid, correct_tilt=correct_tilt)
     mask, mask_affine = _read_mask(mask_path)

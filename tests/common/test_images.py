@@ -108,3 +108,17 @@ def test_intensity_span_rules():
     assert intensity_span(np.array([0, 4096]), container="16-bit") == (65535.0, None)
     span, note = intensity_span(np.array([0, 100000]), container="32-bit")
     assert span == 100000.0 and "stretched" in note
+
+
+def test_a_decompression_bomb_is_a_format_error_not_a_crash(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from medimg.common.errors import FormatError
+    from medimg.common.images import read_image
+
+    path = tmp_path / "big.png"
+    Image.new("RGB", (64, 64)).save(path)
+    # PIL refuses images over twice MAX_IMAGE_PIXELS; lower the limit instead of writing gigapixels.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(FormatError, match=r"expected an image of at most about 179 megapixels, got 'big.png'"):
+        read_image(path)

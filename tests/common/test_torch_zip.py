@@ -279,3 +279,30 @@ def test_missing_file(tmp_path):
     with pytest.raises(InputError) as info:
         read_state_dict(tmp_path / "absent.pth")
     assert "which does not exist" in str(info.value)
+
+
+def test_a_tiny_file_cannot_claim_gigabytes_through_zero_strides(tmp_path):
+    # One float repeated 2**26 times: a few hundred bytes on disk, 256 MiB once copied out.
+    path = tmp_path / "expanded.pth"
+    torch.save({"huge": torch.zeros(1).expand(2**26)}, path)
+    assert path.stat().st_size < 4096
+    with pytest.raises(FormatError, match=r"4x the file's size"):
+        read_state_dict(path)
+
+
+def test_compressed_records_are_refused_before_they_are_inflated(tmp_path):
+    stored = tmp_path / "stored.pth"
+    torch.save({"w": torch.zeros(1000)}, stored)
+    deflated = tmp_path / "deflated.pth"
+    with zipfile.ZipFile(stored) as source, zipfile.ZipFile(deflated, "w", compression=zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            target.writestr(info.filename, source.read(info))
+    with pytest.raises(FormatError, match=r"uncompressed records \(as torch.save writes\).*compressed record"):
+        read_state_dict(deflated)
+
+
+def test_an_empty_state_dict_is_refused(tmp_path):
+    path = tmp_path / "empty.pth"
+    torch.save({}, path)
+    with pytest.raises(FormatError, match=r"got an empty dict in 'empty.pth'"):
+        read_state_dict(path)

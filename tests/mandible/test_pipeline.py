@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from medimg.common.dicom_series import read_ct_series
-from medimg.common.errors import InputError, OutputError
+from medimg.common.errors import InputError, ModelError, OutputError
 from medimg.common.nifti import read_nifti
 from medimg.mandible.mesh import is_closed, largest_component, read_stl
 from medimg.mandible.overlay import overlay_montage
@@ -173,7 +173,7 @@ def test_a_failure_leaves_nothing_behind(synthetic_case, tmp_path):
     def wrong_size(batch):
         return np.zeros((len(batch), 32, 32), np.float32)
 
-    with pytest.raises(InputError, match=r"expected predictions of shape \(12, 64, 64\), got \(12, 32, 32\)"):
+    with pytest.raises(ModelError, match=r"expected predictions of shape \(12, 64, 64\), got \(12, 32, 32\)"):
         segment(synthetic_case / "dicom", tmp_path / "out", predictor=wrong_size, input_size=64)
     (tmp_path / "file").write_text("")
     with pytest.raises(OutputError, match="expected an output folder, got '.*file' which is a file"):
