@@ -31,6 +31,7 @@ from medimg.acne.labels import GRADE_NAMES, HAYASHI, GradingCriterion, count_to_
 from medimg.common import console
 from medimg.common.errors import InputError, MedimgError, expected
 from medimg.common.images import read_image
+from medimg.common.lazy_predictor import LazyPredictor
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 PROBABILITY_COLUMNS = tuple(f"p_{name.replace(' ', '_')}" for name in GRADE_NAMES)
@@ -104,22 +105,12 @@ def _network_predictor(options: InferenceOptions):
     return network_predictor(network, device, batch_size=options.batch_size), source, str(device)
 
 
-class LazyNetwork:
+class LazyNetwork(LazyPredictor):
     """The network of ``options``, loaded on first use and then reused for every image."""
 
     def __init__(self, options: InferenceOptions) -> None:
         self.options = options
-        self._predict = None
-        self.provenance = ("not loaded", "n/a")
-
-    def load(self) -> None:
-        if self._predict is None:
-            self._predict, *provenance = _network_predictor(self.options)
-            self.provenance = tuple(provenance)
-
-    def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        self.load()
-        return self._predict(images)
+        super().__init__(lambda: _network_predictor(options))
 
 
 def load_input(path: Path) -> np.ndarray:

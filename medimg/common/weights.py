@@ -116,20 +116,25 @@ def load_weights(path: Path | str, *, arch: str | None = None) -> tuple[dict[str
     return tensors, metadata
 
 
-def load_state_into(model: "torch.nn.Module", tensors: dict[str, "torch.Tensor"], *, source: str) -> None:
-    """Load a state dict strictly, reporting missing/unexpected/mis-shaped keys in one line."""
-    own = model.state_dict()
+def state_mismatch(own: dict[str, "torch.Tensor"], tensors: dict[str, "torch.Tensor"]) -> str | None:
+    """How ``tensors`` fail to match the state dict ``own``, in one line; None when they match."""
     missing = sorted(set(own) - set(tensors))
     unexpected = sorted(set(tensors) - set(own))
-    mis_shaped = [key for key in own.keys() & tensors.keys() if own[key].shape != tensors[key].shape]
-    if missing or unexpected or mis_shaped:
-        problems = []
-        if missing:
-            problems.append(f"{len(missing)} missing (e.g. {missing[0]})")
-        if unexpected:
-            problems.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-        if mis_shaped:
-            key = mis_shaped[0]
-            problems.append(f"{len(mis_shaped)} of another shape (e.g. {key}: {tuple(tensors[key].shape)} vs {tuple(own[key].shape)})")
-        raise ModelError(expected("weights matching the network's layers", f"{'; '.join(problems)} in {source}"))
+    mis_shaped = sorted(key for key in own.keys() & tensors.keys() if own[key].shape != tensors[key].shape)
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing (e.g. {missing[0]})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+    if mis_shaped:
+        key = mis_shaped[0]
+        problems.append(f"{len(mis_shaped)} of another shape (e.g. {key}: {tuple(tensors[key].shape)} vs {tuple(own[key].shape)})")
+    return "; ".join(problems) or None
+
+
+def load_state_into(model: "torch.nn.Module", tensors: dict[str, "torch.Tensor"], *, source: str) -> None:
+    """Load a state dict strictly, reporting missing/unexpected/mis-shaped keys in one line."""
+    problems = state_mismatch(model.state_dict(), tensors)
+    if problems:
+        raise ModelError(expected("weights matching the network's layers", f"{problems} in {source}"))
     model.load_state_dict(tensors, strict=True)

@@ -28,7 +28,7 @@ from torch import nn
 
 from medimg.common.errors import InputError, ModelError, expected
 from medimg.common.torch_zip import is_torch_zip, read_state_dict
-from medimg.common.weights import load_weights
+from medimg.common.weights import load_weights, state_mismatch
 from medimg.mandible.models import MandibleUNet, ResNet50Encoder
 
 __all__ = ["PICKLE_SUFFIXES", "conversion_command", "freeze_encoder", "load_encoder_weights"]
@@ -107,24 +107,14 @@ def load_encoder_weights(model: nn.Module, path: Path | str) -> list[str]:
     for key, value in own.items():
         if key.endswith(_COUNTER) and key not in tensors:
             tensors[key] = value.clone()
-    missing = sorted(set(own) - set(tensors))
-    unexpected = sorted(set(tensors) - set(own))
-    mis_shaped = sorted(key for key in own.keys() & tensors.keys() if own[key].shape != tensors[key].shape)
-    if missing or unexpected or mis_shaped:
-        problems = []
-        if missing:
-            problems.append(f"{len(missing)} missing (e.g. {missing[0]})")
-        if unexpected:
-            problems.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-        if mis_shaped:
-            key = mis_shaped[0]
-            problems.append(f"{len(mis_shaped)} of another shape (e.g. {key}: {tuple(tensors[key].shape)} vs {tuple(own[key].shape)})")
+    problems = state_mismatch(own, tensors)
+    if problems:
         config = getattr(model, "config", {})
         raise ModelError(
             expected(
                 f"ResNet-50 encoder weights for width={config.get('width', '?')}, in_channels={config.get('in_channels', '?')}"
                 " (torchvision resnet50 weights need width=1.0, in_channels=3)",
-                f"{'; '.join(problems)} in '{path.name}'",
+                f"{problems} in '{path.name}'",
             )
         )
     encoder.load_state_dict(tensors, strict=True)

@@ -27,6 +27,7 @@ from medimg import __version__
 from medimg.common import console
 from medimg.common.errors import FormatError, InputError, expected
 from medimg.common.images import write_png
+from medimg.common.lazy_predictor import LazyPredictor
 from medimg.common.tables import write_csv, write_json
 from medimg.common.volumes import read_volume, read_volume_metadata, write_volume
 from medimg.oct_glands.blend import predict_and_merge
@@ -113,7 +114,7 @@ def _predictor(options: InferenceOptions):
     return network_predictor(network, device), source, str(device)
 
 
-class LazyNetwork:
+class LazyNetwork(LazyPredictor):
     """The network of ``options``, loaded once on first use and then reused across scans.
 
     ``extract`` loads it right after reading a scan: a bad scan fails before the model is
@@ -122,17 +123,7 @@ class LazyNetwork:
 
     def __init__(self, options: InferenceOptions) -> None:
         self.options = options
-        self._predict = None
-        self.provenance = ("not loaded", "n/a")
-
-    def load(self) -> None:
-        if self._predict is None:
-            self._predict, *provenance = _predictor(self.options)
-            self.provenance = tuple(provenance)
-
-    def __call__(self, blocks: np.ndarray) -> np.ndarray:
-        self.load()
-        return self._predict(blocks)
+        super().__init__(lambda: _predictor(options))
 
 
 def _progress(description: str):
