@@ -39,6 +39,7 @@ class TrainingSettings:
     learning_rate: float = 1e-3
     lr_step_epochs: int = 0  # 0 keeps the rate constant
     lr_gamma: float = 0.1
+    lr_max_steps: int = 0  # 0: a step every lr_step_epochs; 1: one step only (a transfer-learning schedule)
     weight_decay: float = 0.0
     seed: int = 0
 
@@ -49,10 +50,14 @@ class TrainingSettings:
             raise InputError(expected("a positive learning rate", self.learning_rate))
 
     def learning_rate_at(self, epoch: int) -> float:
-        """Step schedule: ``lr * gamma ** (epoch // lr_step_epochs)`` (epochs count from 0)."""
+        """Step schedule: ``lr * gamma ** (epoch // lr_step_epochs)`` (epochs count from 0), the
+        exponent capped at ``lr_max_steps`` when that is positive."""
         if self.lr_step_epochs <= 0:
             return self.learning_rate
-        return self.learning_rate * self.lr_gamma ** (epoch // self.lr_step_epochs)
+        steps = epoch // self.lr_step_epochs
+        if self.lr_max_steps > 0:
+            steps = min(steps, self.lr_max_steps)
+        return self.learning_rate * self.lr_gamma ** steps
 
 
 @dataclass

@@ -50,17 +50,6 @@ UNFREEZE_LR_FACTOR = 0.1
 
 
 @dataclass(frozen=True)
-class TransferSettings(TrainingSettings):
-    """One learning-rate step: ``learning_rate`` before epoch ``lr_step_epochs``, ``learning_rate *
-    lr_gamma`` from then on (the paper's 1e-4 frozen / 1e-5 unfrozen), not a step every N epochs."""
-
-    def learning_rate_at(self, epoch: int) -> float:
-        if self.lr_step_epochs <= 0 or epoch < self.lr_step_epochs:
-            return self.learning_rate
-        return self.learning_rate * self.lr_gamma
-
-
-@dataclass(frozen=True)
 class TrainingCase:
     """One case's slices in memory.
 
@@ -378,9 +367,10 @@ def train(
     if not transfer and freeze_epochs:
         console.info("no --encoder-weights: the encoder trains from the first epoch (nothing to keep frozen)")
 
-    settings = TransferSettings(
+    # One step only: the paper's 1e-4 while frozen, 1e-5 from unfreezing on (not a step every N epochs).
+    settings = TrainingSettings(
         epochs=epochs, steps_per_epoch=steps_per_epoch, learning_rate=learning_rate, lr_step_epochs=freeze_epochs,
-        lr_gamma=UNFREEZE_LR_FACTOR, seed=seed,
+        lr_gamma=UNFREEZE_LR_FACTOR, lr_max_steps=1, seed=seed,
     )
 
     def draw_batch(rng: np.random.Generator):

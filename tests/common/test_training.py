@@ -51,3 +51,10 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path):
 def test_bad_settings_are_refused():
     with pytest.raises(InputError, match="expected epochs >= 1"):
         TrainingSettings(epochs=0, steps_per_epoch=1)
+
+
+def test_lr_max_steps_caps_the_step_schedule():
+    every = TrainingSettings(epochs=90, steps_per_epoch=1, learning_rate=1.0, lr_step_epochs=30, lr_gamma=0.5)
+    once = TrainingSettings(epochs=90, steps_per_epoch=1, learning_rate=1.0, lr_step_epochs=30, lr_gamma=0.5, lr_max_steps=1)
+    assert [every.learning_rate_at(e) for e in (0, 29, 30, 60, 89)] == [1.0, 1.0, 0.5, 0.25, 0.25]
+    assert [once.learning_rate_at(e) for e in (0, 29, 30, 60, 89)] == [1.0, 1.0, 0.5, 0.5, 0.5]

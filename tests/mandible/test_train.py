@@ -9,13 +9,13 @@ from typer.testing import CliRunner
 from medimg.cli import app
 from medimg.common.errors import InputError
 from medimg.common.tables import read_csv
+from medimg.common.training import TrainingSettings
 from medimg.common.weights import load_weights, save_weights
 from medimg.mandible.models import build_model
 from medimg.mandible.predictor import load_network_with_metadata
 from medimg.mandible.train import (
     SliceSampler,
     TrainingCase,
-    TransferSettings,
     augment_slice,
     dicom_slice_name,
     find_cases,
@@ -105,9 +105,9 @@ def test_encoder_is_frozen_then_unfrozen_with_the_learning_rate_step(tmp_path, i
 
 
 def test_transfer_schedule_steps_once():
-    settings = TransferSettings(epochs=100, steps_per_epoch=1, learning_rate=1e-4, lr_step_epochs=25, lr_gamma=0.1)
+    settings = TrainingSettings(epochs=100, steps_per_epoch=1, learning_rate=1e-4, lr_step_epochs=25, lr_gamma=0.1, lr_max_steps=1)
     assert [settings.learning_rate_at(e) for e in (0, 24, 25, 99)] == [1e-4, 1e-4, pytest.approx(1e-5), pytest.approx(1e-5)]
-    assert TransferSettings(epochs=3, steps_per_epoch=1, lr_step_epochs=0).learning_rate_at(2) == 1e-3
+    assert TrainingSettings(epochs=3, steps_per_epoch=1, lr_step_epochs=0, lr_max_steps=1).learning_rate_at(2) == 1e-3
 
 
 def test_augmentation_moves_image_and_mask_together():
