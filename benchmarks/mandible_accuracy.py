@@ -20,7 +20,7 @@ def main() -> None:
     from medimg.common.metrics import ConfusionCounts
     from medimg.common.nifti import read_nifti
     from medimg.mandible.evaluate import segmentation_scores
-    from medimg.mandible.inference import InferenceOptions, LazyNetwork
+    from medimg.mandible.inference import InferenceOptions, mandible_network
     from medimg.mandible.pipeline import segment
     from medimg.mandible.synth import threshold_baseline, write_synthetic_series
 
@@ -34,7 +34,7 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     metal_seeds = {int(s) for s in args.metal_seeds.split(",") if s}
     shape = tuple(int(v) for v in args.shape.split(","))
-    network = LazyNetwork(InferenceOptions(weights=args.weights, device=args.device))
+    network = mandible_network(InferenceOptions(weights=args.weights, device=args.device))
     pooled = {"network": ConfusionCounts(0, 0, 0, 0), "threshold 300 HU": ConfusionCounts(0, 0, 0, 0)}
     columns = ("ACC", "precision", "recall", "MIoU", "Dice")
     print(f"{'head':16s} {'method':18s} " + " ".join(f"{c:>9s}" for c in columns) + "   seconds")

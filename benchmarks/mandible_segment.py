@@ -21,13 +21,13 @@ def main() -> None:
     import torch
 
     from medimg.common.device import resolve_device
+    from medimg.common.models import weights_metadata
+    from medimg.common.predictor import network_predictor
     from medimg.common.weights import save_weights
-    from medimg.mandible.models import build_model, model_config
-    from medimg.mandible.inference import InferenceOptions, LazyNetwork
+    from medimg.mandible.inference import InferenceOptions, mandible_network
+    from medimg.mandible.models import build_model
     from medimg.mandible.pipeline import segment
-    from medimg.mandible.predictor import network_predictor
     from medimg.mandible.synth import write_synthetic_series
-    from medimg.common.tables import to_json
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--shape", default="48,256,256")
@@ -49,14 +49,14 @@ def main() -> None:
         weights = args.weights
         network = build_model(args.arch, width=args.width)
         if weights is None:
-            weights = save_weights(scratch / "random.safetensors", network.state_dict(), arch=f"mandible-{args.arch}",
-                                   metadata={"model_config": to_json(model_config(network)), "input_size": str(args.size),
-                                             "model_arch": args.arch})
+            arch = f"mandible-{args.arch}"
+            weights = save_weights(scratch / "random.safetensors", network.state_dict(), arch=arch,
+                                   metadata=weights_metadata(arch, network, preprocessing={"input_size": args.size}))
         started = time.perf_counter()
         result = segment(scratch / "head" / "dicom", scratch / "out", formats=("nifti", "stl", "png", "json"),
-                         predictor=LazyNetwork(InferenceOptions(weights=weights, device=args.device)))
+                         predictor=mandible_network(InferenceOptions(weights=weights, device=args.device)))
         total = time.perf_counter() - started
-        for stage, seconds in result.report["timings_s"].items():
+        for stage, seconds in result.report["seconds_per_stage"].items():
             print(f"  {stage:12s} {seconds:8.3f} s")
         print(f"  {'total':12s} {total:8.3f} s  ({result.report['voxels']} mask voxels)")
 

@@ -29,11 +29,12 @@ def main() -> None:
     import torch
 
     from medimg.common.device import resolve_device
-    from medimg.oct_glands.blend import predict_and_merge
+    from medimg.common.predictor import network_predictor
+    from medimg.common.tiling import tile_reader
     from medimg.oct_glands.denoise import denoise_volume
-    from medimg.oct_glands.models import build_model
+    from medimg.oct_glands.inference import network_input, predict_probability
+    from medimg.oct_glands.models import INPUT_PREPROCESSING, build_model
     from medimg.oct_glands.phantom import make_phantom
-    from medimg.oct_glands.predictor import network_predictor
     from medimg.oct_glands.project import gland_pores
     from medimg.oct_glands.prune import label_glands
     from medimg.oct_glands.roi import extract_blocks, roi_corners
@@ -65,17 +66,17 @@ def main() -> None:
 
     for name in ("light", "standard"):
         network = build_model(name)
-        predictor = network_predictor(network, device)
+        predictor = network_predictor(network, device, channels_last=True)
         for batch_size in (1, 4):
-            predictor(extract_blocks(volume, corners[:batch_size], size=80))  # warm-up
+            predictor(network_input(extract_blocks(volume, corners[:batch_size], size=80), INPUT_PREPROCESSING))  # warm-up
             timings = []
             for _ in range(args.repeats):
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                     torch.cuda.reset_peak_memory_stats()
                 started = time.perf_counter()
-                probability = predict_and_merge(lambda b: extract_blocks(volume, corners[b], size=80), corners, volume.shape,
-                                                predictor=predictor, batch_size=batch_size)
+                probability = predict_probability(tile_reader(volume, corners, (80,) * 3), corners, volume.shape, block_size=80,
+                                                  predictor=predictor, batch_size=batch_size)
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 timings.append(time.perf_counter() - started)

@@ -66,8 +66,8 @@ def grade(
     fmt = _format(as_json, as_csv)
     options = InferenceOptions(model=model, weights=weights, device=device, batch_size=batch_size)
     outcome = grade_files(images, options=options, criterion=_criterion(criterion, thresholds))
-    if outcome.records or fmt != "table":
-        text = render_records(outcome.records, fmt) if outcome.records or fmt == "json" else ",".join(RECORD_COLUMNS)
+    if outcome.results or fmt != "table":
+        text = render_records(outcome.results, fmt) if outcome.results or fmt == "json" else ",".join(RECORD_COLUMNS)
         typer.echo(text)
     if outcome.failures:
         raise typer.Exit(1)

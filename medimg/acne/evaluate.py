@@ -34,17 +34,18 @@ def predict_split(
         ``count_probs`` : (N, 65) ndarray of float32
         ``grade_probs`` : (N, 4) ndarray of float32
     """
-    from medimg.acne.pipeline import load_input
+    from medimg.acne.inference import input_preprocessing, load_input, predict_probabilities
 
     if batch_size < 1:
         raise InputError(expected("a batch size >= 1", batch_size))
     entries = load_split(data_dir, fold, part)
+    preprocessing = input_preprocessing(predictor)
     count_parts, grade_parts = [], []
     starts = range(0, len(entries), batch_size)
     for start in console.track(starts, description=f"evaluate fold {fold}"):
         # an unreadable image stops the evaluation: silently skipping it would bias every metric
-        images = np.stack([load_input(image_path(data_dir, entry)) for entry in entries[start : start + batch_size]])
-        count_probs, grade_probs = predictor(images)
+        images = np.stack([load_input(image_path(data_dir, entry), preprocessing) for entry in entries[start : start + batch_size]])
+        count_probs, grade_probs = predict_probabilities(images, predictor)
         count_parts.append(np.asarray(count_probs, dtype=np.float32))
         grade_parts.append(np.asarray(grade_probs, dtype=np.float32))
     return {
@@ -108,13 +109,11 @@ def evaluate_fold(
     batch_size: int = 8,
 ) -> dict:
     """``medimg acne evaluate``: load the network once and :func:`evaluate` it on the fold."""
-    from medimg.acne.pipeline import InferenceOptions, LazyNetwork
-    from medimg.acne.predictor import check_model_name
+    from medimg.acne.inference import InferenceOptions, acne_network
 
-    check_model_name(model)
+    network = acne_network(InferenceOptions(model=model, weights=weights, device=device, batch_size=batch_size))
     load_split(data_dir, fold, "test")  # a wrong folder or fold fails before the model loads
-    network = LazyNetwork(InferenceOptions(model=model, weights=weights, device=device, batch_size=batch_size))
     network.load()
     report = evaluate(data_dir, fold=fold, predictor=network, criterion=criterion, batch_size=batch_size)
-    report["weights"] = network.provenance[0]
+    report["weights"] = network.source
     return report

@@ -61,7 +61,9 @@ from medimg.acne.labels import N_COUNT_BINS, N_GRADES
 from medimg.acne.option_checks import fraction
 from medimg.acne.resnet import ResNetEncoder
 from medimg.acne.vit import ViTEncoder
+from medimg.acne.transforms import ACNE04_MEAN, ACNE04_STD, INPUT_SIZE
 from medimg.common.errors import ModelError, expected
+from medimg.common.models import NetworkSpec, register
 
 __all__ = [
     "MODEL_NAMES",
@@ -287,3 +289,21 @@ def model_config(model: nn.Module) -> dict[str, Any]:
     if not isinstance(model, AcneNet) or not isinstance(cfg, dict):
         raise ModelError(expected("a model built by medimg.acne.models.build_model", type(model).__name__))
     return _json_ready(dict(cfg))
+
+
+# RGB resized straight to a square and standardised with ACNE04's channel statistics
+INPUT_PREPROCESSING = {"input_size": INPUT_SIZE, "resize": "bilinear", "mean": list(ACNE04_MEAN), "std": list(ACNE04_STD)}
+HEADS_OUTPUT = {"heads": [
+    {"name": "count", "activation": "softmax", "bins": N_COUNT_BINS},
+    {"name": "grade", "activation": "softmax", "classes": N_GRADES},
+]}
+
+for _name in MODEL_NAMES:
+    register(NetworkSpec(
+        arch=f"acne-{_name}",
+        build=lambda _model=_name, **config: build_model(_model, **config),
+        config_of=model_config,
+        preprocessing=INPUT_PREPROCESSING,
+        output=HEADS_OUTPUT,
+        shipped="acne-fusion" if _name == "fusion" else None,
+    ))

@@ -13,8 +13,8 @@ Per image (one record)::
                          distribution is spread across a grade boundary
 
 An unreadable image is reported on stderr and skipped; the batch goes on and the caller learns
-about it from :attr:`GradingOutcome.failures`; ``grade_files`` ends stderr with
-"k of N images could not be read" (for more than one image). The network is loaded once per batch, and only
+about it from the outcome's ``failures``; stderr ends with "k of N images failed" (for more than
+one image), under the common batch policy (:mod:`medimg.common.batch`). The network is loaded once per batch, and only
 after the first image has been read, so a bad first file fails before a slow model load.
 """
 
@@ -22,35 +22,21 @@ from __future__ import annotations
 
 import glob
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from medimg.acne.labels import GRADE_NAMES, HAYASHI, GradingCriterion, count_to_grade_distribution, grades_of_counts
+from medimg.acne.inference import InferenceOptions, acne_network, input_preprocessing, network_input, predict_probabilities
 from medimg.common import console
-from medimg.common.errors import InputError, MedimgError, expected
+from medimg.common.batch import BatchOutcome, iter_batch
+from medimg.common.errors import InputError, expected
 from medimg.common.images import read_image
-from medimg.common.lazy_predictor import LazyPredictor
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 PROBABILITY_COLUMNS = tuple(f"p_{name.replace(' ', '_')}" for name in GRADE_NAMES)
 RECORD_COLUMNS = ("file", "count", "grade", "grade_name", *PROBABILITY_COLUMNS, "count_grade", "count_grade_name", "cou2cls_grade")
 _GLOB_CHARACTERS = frozenset("*?[")
-
-
-@dataclass(frozen=True)
-class InferenceOptions:
-    model: str = "fusion"
-    weights: Path | None = None
-    device: str = "auto"
-    batch_size: int = 8
-
-
-@dataclass
-class GradingOutcome:
-    records: list[dict] = field(default_factory=list)  # one per readable image, in input order
-    failures: list[tuple[Path, str]] = field(default_factory=list)  # (image, one-line reason)
 
 
 def _is_image(path: Path) -> bool:
@@ -96,37 +82,6 @@ def expand_inputs(items: Iterable[Path | str]) -> list[Path]:
     return list(dict.fromkeys(paths))
 
 
-def _network_predictor(options: InferenceOptions):
-    from medimg.acne.predictor import load_network, network_predictor
-    from medimg.common.device import resolve_device
-
-    device = resolve_device(options.device)
-    network, source = load_network(options.model, weights=options.weights)
-    return network_predictor(network, device, batch_size=options.batch_size), source, str(device)
-
-
-class LazyNetwork(LazyPredictor):
-    """The network of ``options``, loaded on first use and then reused for every image."""
-
-    def __init__(self, options: InferenceOptions) -> None:
-        self.options = options
-        super().__init__(lambda: _network_predictor(options))
-
-
-def load_input(path: Path) -> np.ndarray:
-    """A photo as the network sees it.
-
-    Returns
-    -------
-    image : (3, 224, 224) ndarray of float32
-        RGB after EXIF orientation and mode conversion, resized and normalised with ACNE04's
-        mean and std (``transforms.test_transform``).
-    """
-    from medimg.acne.transforms import test_transform
-
-    return test_transform(read_image(path))
-
-
 def grade_records(
     files: Sequence[Path | str],
     count_probs: np.ndarray,
@@ -166,39 +121,48 @@ def grade_images(
     predictor,
     criterion: GradingCriterion = HAYASHI,
     batch_size: int = 8,
-) -> GradingOutcome:
-    """Grade photos in batches of ``batch_size``; unreadable files are reported and skipped.
+) -> BatchOutcome[dict]:
+    """Grade photos in network batches of ``batch_size``; unreadable files are reported and skipped
+    (:func:`medimg.common.batch.iter_batch`), so memory holds one batch of photos at a time.
 
     Parameters
     ----------
     paths : sequence of image paths
     predictor : callable
-        ``images (B, 3, 224, 224) float32 -> (count_probs (B, 65), grade_probs (B, 4))``;
-        a :class:`LazyNetwork` loads its network only when the first image has been read.
+        ``images (B, 3, S, S) float32 -> (count_logits (B, 65), grade_logits (B, 4))``; a
+        :class:`~medimg.common.predictor.LazyModel` loads its network only when the first image
+        has been read.
     criterion : GradingCriterion
         Grades the predicted count (``count_grade``, ``cou2cls_grade``); the grade head does
         not depend on it.
+
+    Returns
+    -------
+    BatchOutcome
+        ``results``: one record per readable image (module docstring), in input order.
     """
     if batch_size < 1:
         raise InputError(expected("a batch size >= 1", batch_size))
-    outcome = GradingOutcome()
+    outcome: BatchOutcome[dict] = BatchOutcome()
     pending_files: list[Path] = []
     pending_images: list[np.ndarray] = []
+    preprocessing: dict | None = None
+
+    def read(path: Path) -> np.ndarray:
+        nonlocal preprocessing
+        photo = read_image(path)  # read before the network loads: a bad first file fails fast
+        preprocessing = preprocessing or input_preprocessing(predictor)
+        return network_input(photo, preprocessing)
 
     def flush() -> None:
-        count_probs, grade_probs = predictor(np.stack(pending_images))
-        outcome.records.extend(grade_records(pending_files, count_probs, grade_probs, criterion=criterion))
+        count_probs, grade_probs = predict_probabilities(np.stack(pending_images), predictor)
+        outcome.results.extend(grade_records(pending_files, count_probs, grade_probs, criterion=criterion))
         pending_files.clear()
         pending_images.clear()
 
-    for path in console.track(list(paths), description="grade"):
-        try:
-            image = load_input(Path(path))
-        except MedimgError as error:
-            console.error_line(f"{path}: {error}")
-            outcome.failures.append((Path(path), str(error)))
-            continue
-        pending_files.append(Path(path))
+    for path, image in iter_batch([Path(p) for p in paths], read, outcome, progress=lambda items: console.track(items, description="grade"),
+                                  noun="images"):
+        pending_files.append(path)
         pending_images.append(image)
         if len(pending_images) == batch_size:
             flush()
@@ -212,18 +176,11 @@ def grade_files(
     *,
     options: InferenceOptions = InferenceOptions(),
     criterion: GradingCriterion = HAYASHI,
-) -> GradingOutcome:
+) -> BatchOutcome[dict]:
     """``medimg acne grade``: expand files / folders / globs, load the network once, grade every image."""
-    from medimg.acne.predictor import check_model_name
-
-    check_model_name(options.model)  # a typo fails now, not after the first image
+    network = acne_network(options)  # a typo in --model fails now, not after the first image
     paths = expand_inputs(items)
-    network = LazyNetwork(options)
     outcome = grade_images(paths, predictor=network, criterion=criterion, batch_size=options.batch_size)
-    if outcome.records:
-        console.info(f"Graded {len(outcome.records)} image(s) with weights {network.provenance[0]} on {network.provenance[1]}")
-    if outcome.failures and len(paths) > 1:
-        # the tally ends stderr so that the failures are not lost above a long batch's lines; a lone
-        # image's error line already says it all
-        console.error_line(f"{len(outcome.failures)} of {len(paths)} images could not be read")
+    if outcome.results:
+        console.info(f"Graded {len(outcome.results)} image(s) with weights {network.source} on {network.device}")
     return outcome

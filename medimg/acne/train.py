@@ -48,6 +48,7 @@ from medimg.acne.transforms import INPUT_SIZE, TRAIN_RESIZE, test_transform, tra
 from medimg.common import console
 from medimg.common.errors import InputError, expected
 from medimg.common.images import read_image
+from medimg.common.sampling import EpochSeededDataset
 from medimg.common.training import TrainingResult, TrainingSettings, fit
 
 # report's defaults (SPEC section 2)
@@ -161,19 +162,15 @@ def check_grade_target(grade_target: str) -> None:
 
 
 def validation_scores(network, inputs: np.ndarray, split: LoadedSplit, *, criterion: GradingCriterion, batch_size: int) -> dict[str, float]:
-    """Accuracy of both grades and count MAE of ``network`` on preloaded test inputs."""
-    import torch
+    """Accuracy of both grades and count MAE of ``network`` on preloaded test inputs
+    (``(N, 3, 224, 224)`` float32), read through the same activation as ``grade``."""
+    from medimg.acne.inference import predict_probabilities
+    from medimg.common.predictor import network_predictor
 
-    from medimg.acne.predictor import probabilities
-
-    device = next(network.parameters()).device
-    count_parts, grade_parts = [], []
-    for start in range(0, len(inputs), batch_size):
-        count_probs, grade_probs = probabilities(network, torch.from_numpy(inputs[start : start + batch_size]).to(device))
-        count_parts.append(count_probs.cpu().numpy())
-        grade_parts.append(grade_probs.cpu().numpy())
-    counts = np.concatenate(count_parts).argmax(axis=1) + 1
-    grade_head = np.concatenate(grade_parts).argmax(axis=1)
+    predictor = network_predictor(network, next(network.parameters()).device, batch_size=batch_size)
+    count_probs, grade_probs = predict_probabilities(inputs, predictor)
+    counts = count_probs.argmax(axis=1) + 1
+    grade_head = grade_probs.argmax(axis=1)
     truth = split.grades
     return {
         "val_grade_acc": float(np.mean(grade_head == truth)),
@@ -202,6 +199,25 @@ def _model_kwargs(model_config: dict | None, preset: str | None) -> dict:
     return config
 
 
+class ImageSamples(EpochSeededDataset):
+    """An epoch of training images drawn with replacement, each with its LDL targets.
+
+    Items are ``(image, count_target, grade_target)``: ``(3, 224, 224)``, ``(65,)`` and ``(4,)``
+    float32 ndarrays; the image through :func:`train_transform` (``augment``) or
+    :func:`test_transform`.
+    """
+
+    def __init__(self, images: np.ndarray, count_targets: np.ndarray, grade_targets: np.ndarray, *, augment: bool, length: int,
+                 seed: int) -> None:
+        super().__init__(length, seed=seed)
+        self.images, self.count_targets, self.grade_targets, self.augment = images, count_targets, grade_targets, augment
+
+    def draw(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pick = int(rng.integers(len(self.images)))
+        image = train_transform(self.images[pick], rng=rng) if self.augment else test_transform(self.images[pick])
+        return image, self.count_targets[pick], self.grade_targets[pick]
+
+
 def train(
     data_dir: Path | str,
     run_dir: Path | str,
@@ -226,12 +242,15 @@ def train(
     resume: bool = True,
     augment: bool = True,
     validate: bool = True,
+    num_workers: int = 0,
 ) -> TrainingResult:
     """Train ``model`` on fold ``fold``'s trainval split; weights, checkpoint and log go to ``run_dir``.
 
     ``steps_per_epoch`` defaults to one pass over the trainval images (``len // batch_size``,
-    at least 1); batches are drawn with replacement from a seeded generator. ``model_config``
-    (and ``preset``) are ``build_model`` keywords, stored in the weights as ``model_config``.
+    at least 1); images are drawn with replacement, each with its own seeded generator
+    (:class:`ImageSamples`), by ``num_workers`` DataLoader workers (0: in this process).
+    ``model_config`` (and ``preset``) are ``build_model`` keywords, stored in the weights' model
+    header (``config``, :func:`medimg.common.models.weights_metadata`).
     ``grade_target`` picks the grade head's target (module docstring); lines whose grade column
     differs from ``criterion(count)`` are counted and said on stderr.
     Validation on ``NNEW_test_<fold>.txt`` runs after every epoch when that file exists.
@@ -239,9 +258,9 @@ def train(
     import torch
 
     from medimg.acne.losses import ldl_loss
-    from medimg.acne.models import build_model, model_config as config_of
-    from medimg.acne.predictor import arch_tag, check_model_name
+    from medimg.acne.models import build_model
     from medimg.common.device import resolve_device
+    from medimg.common.models import arch_of, weights_metadata
 
     if batch_size < 1:
         raise InputError(expected("a batch size >= 1", batch_size))
@@ -250,7 +269,7 @@ def train(
     if weighting not in WEIGHTINGS:
         raise InputError(expected(f"a loss weighting among {', '.join(WEIGHTINGS)}", repr(weighting)))
     check_grade_target(grade_target)
-    check_model_name(model)
+    arch = arch_of("acne", model)
     data_dir, run_dir = Path(data_dir), Path(run_dir)
 
     entries = load_split(data_dir, fold, "trainval")
@@ -278,14 +297,8 @@ def train(
     torch.manual_seed(seed)
     network = build_model(model, **_model_kwargs(model_config, preset))
     cou2cls = torch.from_numpy(cou2cls_matrix(criterion))
-
-    def draw_batch(rng: np.random.Generator):
-        picks = rng.integers(0, len(entries), size=batch_size)
-        if augment:
-            images = np.stack([train_transform(train_split.images[i], rng=rng) for i in picks])
-        else:
-            images = np.stack([test_transform(train_split.images[i]) for i in picks])
-        return torch.from_numpy(images), torch.from_numpy(count_targets[picks]), torch.from_numpy(grade_targets[picks])
+    samples = ImageSamples(train_split.images, count_targets, grade_targets, augment=augment,
+                           length=settings.samples_per_epoch(batch_size), seed=seed)
 
     def loss_fn(net, batch):
         images, count_target, grade_target = batch
@@ -293,9 +306,7 @@ def train(
         loss, _ = ldl_loss(count_logits, grade_logits, count_target, grade_target, cou2cls=cou2cls.to(images.device), alpha=alpha, weighting=weighting)
         return loss
 
-    metadata = {
-        "model_config": json.dumps(config_of(network)),
-        "input_size": str(INPUT_SIZE),
+    run_entries = {
         "criterion": criterion.name,
         "criterion_upper": ",".join(str(value) for value in criterion.upper),
         "sigma": str(sigma),
@@ -309,14 +320,6 @@ def train(
         "data_dir": str(data_dir),
     }
     return fit(
-        network,
-        draw_batch=draw_batch,
-        loss_fn=loss_fn,
-        settings=settings,
-        run_dir=run_dir,
-        arch=arch_tag(model),
-        device=torch_device,
-        validate=validate_fn,
-        resume=resume,
-        metadata=metadata,
+        network, dataset=samples, batch_size=batch_size, num_workers=num_workers, loss_fn=loss_fn, settings=settings, run_dir=run_dir,
+        arch=arch, device=torch_device, validate=validate_fn, resume=resume, metadata={**weights_metadata(arch, network), **run_entries},
     )

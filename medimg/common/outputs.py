@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from medimg.common.errors import OutputError, expected
+from medimg.common.errors import InputError, OutputError, expected
 
 
 def check_not_input(target: Path, inputs: Iterable[Path]) -> None:
@@ -65,6 +65,25 @@ def default_output_dir(input_path: Path, tag: str) -> Path:
     if stem.endswith(".ome"):
         stem = stem[: -len(".ome")]
     return input_path.parent / f"{stem}_{tag}"
+
+
+def batch_output_dirs(inputs: Sequence[Path], output: Path | None, tag: str) -> list[Path]:
+    """Where each input's outputs go: ``-o`` itself for one input; otherwise ``<name>_<tag>``
+    beside each input, or inside ``-o``. Inputs of the same name (``case1/scan.tif``,
+    ``case2/scan.tif``) are told apart by their parent folder's name (``case1_scan_<tag>``), so
+    one never overwrites another."""
+    inputs = [Path(item) for item in inputs]
+    if len(inputs) == 1:
+        return [Path(output) if output is not None else default_output_dir(inputs[0], tag)]
+    if output is None:
+        return [default_output_dir(item, tag) for item in inputs]
+    names = [default_output_dir(item, tag).name for item in inputs]
+    if len(set(names)) < len(names):
+        names = [f"{item.resolve().parent.name}_{name}" if names.count(name) > 1 else name for item, name in zip(inputs, names)]
+    if len(set(names)) < len(names):
+        twice = next(name for name in names if names.count(name) > 1)
+        raise InputError(expected("inputs with distinct names (their outputs go to one folder)", f"two named like '{twice}'"))
+    return [Path(output) / name for name in names]
 
 
 def prepare_output_dir(output: Path | None, input_path: Path, tag: str) -> Path:

@@ -1,7 +1,8 @@
 """Model weights: safetensors only (never pickle), and the registry of weights shipped with medimg.
 
 A weights file records its architecture name in the safetensors metadata (key ``arch``), so that
-loading weights into the wrong network is a clear :class:`ModelError`, not a shape traceback.
+loading weights into the wrong network is a clear :class:`ModelError`, not a shape traceback; the
+rest of its header (config, preprocessing, output) is :mod:`medimg.common.models`' business.
 """
 
 from __future__ import annotations
@@ -36,21 +37,21 @@ SHIPPED: dict[str, ShippedWeights] = {
     "oct-light": ShippedWeights(
         name="oct-light",
         filename="oct_light.safetensors",
-        sha256="065babccbfff698633f561abc266dfa92063fafbcf3346ad7ff1e15f580b72c6",
+        sha256="1cada6f044b398550f81ba9181b8bd102dccf0ad07c55cbb01ca3d4277242ac6",
         arch="oct-light",
         card="oct_light.md",
     ),
     "acne-fusion": ShippedWeights(
         name="acne-fusion",
         filename="acne_fusion.safetensors",
-        sha256="43e5673755c2098a281dabe8e2fab7942cacad64bc48c8fd1a2894aaa02c35d2",
+        sha256="d0587a4213bb114a201eb0efd5ed57bb6c8ea2313e459e74fce90b9592319cbd",
         arch="acne-fusion",
         card="acne_fusion.md",
     ),
     "mandible-res-cbam-unet": ShippedWeights(
         name="mandible-res-cbam-unet",
         filename="mandible_res_cbam_unet.safetensors",
-        sha256="adeda4f3b693e130d8463274f1d166e0e85c6c25ce57e35c5ac285878aeb7156",
+        sha256="031f3605a108dfcfab2add6aaa8b2da720f850e1d8503a9bd386d28a697b875a",
         arch="mandible-res-cbam-unet",
         card="mandible_res_cbam_unet.md",
     ),

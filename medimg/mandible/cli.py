@@ -199,7 +199,7 @@ def overlay(
 @app.command()
 @cli_command
 def synth(
-    output: Path = typer.Argument(..., help="Folder to write: dicom/IM0001.dcm... and mandible_mask.nii.gz (prints the dicom/ folder and the mask)."),
+    output: Path = typer.Argument(..., help="Folder to write: dicom/IM0001.dcm..., params.json and mandible_mask.nii.gz (prints the three)."),
     seed: int = typer.Option(0, "--seed", help="Random seed: same seed, same head."),
     shape: str = typer.Option("48,256,256", "--shape", help="Z,Y,X in voxels (slices, rows, columns)."),
     metal: bool = typer.Option(False, "--metal", help="Add metal-artefact streaks (dental fillings)."),

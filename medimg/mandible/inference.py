@@ -1,24 +1,33 @@
-"""The network side of the mandible pipeline: which network (:class:`InferenceOptions`), loaded
-once and shared (:class:`LazyNetwork`), and the slice-by-slice probability of a CT volume
-(:func:`predict_volume`, timed per step by :class:`StageClock`).
+"""The network side of the mandible pipeline: which network (:class:`InferenceOptions`, loaded
+once by :func:`mandible_network` and shared by every series), and the slice-by-slice probability
+of a CT volume (:func:`predict_volume`).
 
 Used alike by :func:`medimg.mandible.pipeline.segment` and the ``infer`` stage
 (:func:`medimg.mandible.stages.run_infer`), so both see the same probabilities.
+
+Each CT slice is one tile of the common tiler (:func:`medimg.common.tiling.merge_tiles`): the tile
+is windowed, resized to the network's input and normalised (:func:`~medimg.mandible.preprocess.to_model_input`),
+its logits resized back to the slice's rows and columns, and the sigmoid applied once to the whole
+volume (:func:`medimg.common.activation.activate`).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from medimg.common import console
-from medimg.common.errors import InputError, ModelError, expected
+from medimg.common.activation import activate
+from medimg.common.clock import StageClock
+from medimg.common.errors import InputError, expected
+from medimg.common.models import arch_of
+from medimg.common.predictor import LazyModel, Predictor, model_io
+from medimg.common.tiling import merge_tiles
 
+DEFAULT_ARCH = "mandible-res-cbam-unet"
 SLICE_CHUNK = 32  # slices windowed/resized at once: bounds memory at (32, 3, 512, 512) float32 = 100 MB
 
 
@@ -30,63 +39,24 @@ class InferenceOptions:
     batch_size: int = 8
 
 
-class LazyNetwork:
-    """The network of ``options``, loaded on first use and then shared by every series.
+def mandible_network(options: InferenceOptions = InferenceOptions()) -> LazyModel:
+    """The network of ``options``, loaded on first use; a typo in ``--arch`` is told at once.
 
     ``segment`` loads it right after reading a series, so a bad folder fails before the model
     loads and bad weights fail before any output is written.
     """
-
-    def __init__(self, options: InferenceOptions = InferenceOptions()) -> None:
-        from medimg.mandible.predictor import check_arch
-
-        check_arch(options.arch)  # a typo in --arch is told before any series is read
-        self.options = options
-        self._predict: Callable[[np.ndarray], np.ndarray] | None = None
-        self.source = "not loaded"
-        self.device = "n/a"
-        self.input_size: int | None = None
-        self.window: tuple[float, float] | None = None
-
-    def load(self) -> None:
-        if self._predict is not None:
-            return
-        from medimg.common.device import resolve_device
-        from medimg.mandible.predictor import load_network_with_metadata, network_predictor
-
-        device = resolve_device(self.options.device)
-        loaded = load_network_with_metadata(self.options.arch, weights=self.options.weights)
-        self._predict = network_predictor(loaded.network, device, batch_size=self.options.batch_size)
-        self.source, self.device, self.input_size, self.window = loaded.source, str(device), loaded.input_size, loaded.window
-        console.info(f"network {loaded.arch} from {loaded.source}, input {loaded.input_size}x{loaded.input_size}")
-
-    def __call__(self, slices: np.ndarray) -> np.ndarray:
-        self.load()
-        return self._predict(slices)
-
-
-class StageClock:
-    """Wall-clock seconds per stage (a stage may be entered several times; its times add up)."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def stage(self, name: str):
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - started, 3)
+    arch = arch_of("mandible", options.arch) if options.arch is not None else (DEFAULT_ARCH if options.weights is None else None)
+    return LazyModel(arch=arch, weights=options.weights, group="mandible", device=options.device, batch_size=options.batch_size)
 
 
 def predict_volume(
     hu: np.ndarray,
-    predictor: Callable[[np.ndarray], np.ndarray],
+    predictor: Predictor,
     *,
     input_size: int,
     level: float,
     width: float,
+    output: dict | None = None,
     clock: StageClock | None = None,
     chunk: int = SLICE_CHUNK,
 ) -> np.ndarray:
@@ -95,27 +65,40 @@ def predict_volume(
     Parameters
     ----------
     hu : (Z, Y, X) ndarray of float32 (HU)
-    predictor : callable, (N, 3, S, S) float32 -> (N, S, S) float32 in [0, 1], S = ``input_size``
+    predictor : callable, (N, 3, S, S) float32 -> (N, 1, S, S) float32 logits, S = ``input_size``
+    output : the weights' output entry (default: a sigmoid)
 
     Returns
     -------
     probabilities : (Z, Y, X) ndarray of float32 in [0, 1]
     """
-    from medimg.mandible.preprocess import to_model_input, to_original_grid
+    from medimg.mandible.preprocess import resize_slices, to_model_input
 
     clock = clock or StageClock()
-    probabilities = np.empty(hu.shape, dtype=np.float32)
-    for start in console.track(range(0, hu.shape[0], chunk), description="segment"):
-        stop = min(start + chunk, hu.shape[0])
+    n_slices, rows, columns = hu.shape
+
+    def prepare(tiles: np.ndarray) -> np.ndarray:
         with clock.stage("preprocess"):
-            batch = to_model_input(hu[start:stop], size=input_size, level=level, width=width)
+            return to_model_input(tiles[:, 0], size=input_size, level=level, width=width)
+
+    def timed_predictor(batch: np.ndarray) -> np.ndarray:
         with clock.stage("infer"):
-            predicted = np.asarray(predictor(batch), dtype=np.float32)
-        if predicted.shape != (stop - start, input_size, input_size):
-            raise ModelError(expected(f"predictions of shape {(stop - start, input_size, input_size)}", f"{predicted.shape}"))
+            return np.asarray(predictor(batch), dtype=np.float32)
+
+    def restore(logits: np.ndarray) -> np.ndarray:
+        if logits.ndim != 4 or logits.shape[1:] != (1, input_size, input_size):
+            from medimg.common.errors import ModelError
+
+            raise ModelError(expected(f"logits of shape ({len(logits)}, 1, {input_size}, {input_size})", f"{logits.shape}"))
         with clock.stage("resample"):
-            probabilities[start:stop] = to_original_grid(predicted, shape=hu.shape[1:])
-    return probabilities
+            return resize_slices(logits[:, 0], (rows, columns))[:, None, None]
+
+    starts = np.stack([np.arange(n_slices), np.zeros(n_slices, int), np.zeros(n_slices, int)], axis=1)
+    logits = merge_tiles(
+        lambda batch: hu[batch][:, None], starts, hu.shape, (1, rows, columns), predictor=timed_predictor, prepare=prepare, restore=restore,
+        weighting="constant", batch_size=chunk, progress=lambda items: console.track(items, description="segment"),
+    )
+    return activate(logits[None], output or {"activation": "sigmoid"})[0, 0]
 
 
 @dataclass(frozen=True)
@@ -127,31 +110,30 @@ class NetworkSettings:
     width: float
     weights: str = "custom predictor"
     device: str = "n/a"
+    output: dict | None = None
 
 
 def network_settings(
-    predictor: Callable[[np.ndarray], np.ndarray],
+    predictor: Predictor,
     *,
     input_size: int | None = None,
     level: float | None = None,
     width: float | None = None,
 ) -> NetworkSettings:
-    """Load a :class:`LazyNetwork` and take its input size and window unless given.
-
-    Any other callable needs ``input_size``; the window then defaults to
-    :data:`~medimg.mandible.preprocess.DEFAULT_WINDOW`.
-    """
-    from medimg.mandible.preprocess import DEFAULT_WINDOW
-
+    """What the predictor needs around it: the weights' input size, window and output (a
+    :class:`LazyModel` is loaded here), unless given; any other callable needs ``input_size`` and
+    gets the default window."""
+    preprocessing, output = model_io(predictor, DEFAULT_ARCH)
     weights, device = "custom predictor", "n/a"
-    if isinstance(predictor, LazyNetwork):
-        predictor.load()
-        weights, device = predictor.source, predictor.device
-        input_size = input_size or predictor.input_size
-        level = predictor.window[0] if level is None else level
-        width = predictor.window[1] if width is None else width
+    if isinstance(predictor, LazyModel):
+        model = predictor.load()
+        weights, device = model.source, predictor.device
+        input_size = input_size or int(preprocessing["input_size"])
+        console.info(f"network {model.arch} from {model.source}, input {input_size}x{input_size}")
     if input_size is None:
         raise InputError(expected("the network's input_size with a custom predictor", "none"))
-    level = DEFAULT_WINDOW[0] if level is None else level
-    width = DEFAULT_WINDOW[1] if width is None else width
-    return NetworkSettings(int(input_size), level, width, weights, device)
+    if int(input_size) < 32 or int(input_size) % 32:
+        raise InputError(expected("an input size that is a multiple of 32", input_size))
+    level = float(preprocessing["window_level"]) if level is None else level
+    width = float(preprocessing["window_width"]) if width is None else width
+    return NetworkSettings(int(input_size), level, width, weights, device, output)

@@ -57,6 +57,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from medimg.common.errors import ModelError, expected
+from medimg.common.models import NetworkSpec, register
+from medimg.mandible.preprocess import DEFAULT_INPUT_SIZE, DEFAULT_WINDOW, IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = [
     "ARCHS",
@@ -446,3 +448,20 @@ def model_config(model: nn.Module) -> dict:
     if not isinstance(model, MandibleUNet) or not isinstance(config, dict):
         raise ModelError(expected("a network built by medimg.mandible.models.build_model", type(model).__name__))
     return dict(config)
+
+
+# The CT window and the ImageNet statistics the encoder expects (see medimg.mandible.preprocess)
+INPUT_PREPROCESSING = {
+    "window_level": DEFAULT_WINDOW[0], "window_width": DEFAULT_WINDOW[1], "input_size": DEFAULT_INPUT_SIZE, "channels": 3,
+    "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
+}
+
+for _arch in ARCHS:
+    register(NetworkSpec(
+        arch=f"mandible-{_arch}",
+        build=lambda _model=_arch, **config: build_model(_model, **config),
+        config_of=model_config,
+        preprocessing=INPUT_PREPROCESSING,
+        output={"activation": "sigmoid", "channels": ["mandible"]},
+        shipped="mandible-res-cbam-unet" if _arch == DEFAULT_ARCH else None,
+    ))

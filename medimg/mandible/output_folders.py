@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from medimg.common.errors import InputError, OutputError, expected
+from medimg.common.errors import OutputError, expected
 
 OUTPUT_TAG = "mandible"
 FILE_NAMES = {"nifti": "mask.nii.gz", "stl": "mandible.stl", "png": "overlay.png", "json": "report.json", "seg": "seg.dcm"}
@@ -93,21 +93,10 @@ def series_output_dir(dicom_dir: Path) -> Path:
 
 
 def output_dirs(dicom_dirs: Sequence[Path], output: Path | None) -> list[Path]:
-    """Where each series' outputs go: ``-o`` itself for one input; otherwise ``<name>_mandible``
-    beside each input, or inside ``-o``. Inputs with the same folder name (``case1/dicom``,
-    ``case2/dicom``) are told apart by their parent's name (``case1_dicom_mandible``)."""
-    dicom_dirs = [Path(d) for d in dicom_dirs]
-    if len(dicom_dirs) == 1:
-        return [Path(output) if output is not None else series_output_dir(dicom_dirs[0])]
-    if output is None:
-        return [series_output_dir(d) for d in dicom_dirs]
-    names = [series_output_dir(d).name for d in dicom_dirs]
-    if len(set(names)) < len(names):
-        names = [f"{d.resolve().parent.name}_{name}" if names.count(name) > 1 else name for d, name in zip(dicom_dirs, names)]
-    if len(set(names)) < len(names):
-        twice = next(name for name in names if names.count(name) > 1)
-        raise InputError(expected("input folders with distinct names (their outputs go to one folder)", f"two named like '{twice}'"))
-    return [Path(output) / name for name in names]
+    """Where each series' outputs go (:func:`medimg.common.outputs.batch_output_dirs`)."""
+    from medimg.common.outputs import batch_output_dirs
+
+    return batch_output_dirs(dicom_dirs, output, OUTPUT_TAG)
 
 
 def stage_output_dir(output: Path | str | None, source: Path | str) -> Path:

@@ -39,10 +39,12 @@ from pathlib import Path
 
 import numpy as np
 
-from medimg import __version__
 from medimg.common import console
-from medimg.common.errors import InputError, OutputError, expected
-from medimg.mandible.inference import InferenceOptions, LazyNetwork, StageClock, network_settings, predict_volume
+from medimg.common.batch import BatchOutcome, run_batch
+from medimg.common.clock import StageClock
+from medimg.common.errors import InputError, expected
+from medimg.common.report import RunReport
+from medimg.mandible.inference import InferenceOptions, mandible_network, network_settings, predict_volume
 from medimg.mandible.output_folders import FILE_NAMES, StagedOutput, check_output_dir, output_dirs, series_output_dir
 from medimg.mandible.postprocess import (
     DEFAULT_SMOOTHING,
@@ -141,8 +143,8 @@ def segment(
     ----------
     dicom_dir : folder with the series (see :func:`medimg.common.dicom_series.read_ct_series`)
     out_dir : output folder (created); None: ``<dicom_dir>_mandible`` beside the input
-    predictor : a :class:`~medimg.mandible.inference.LazyNetwork`, or any callable ``(N, 3, S, S) float32 -> (N, S, S)``
-        probabilities (then ``input_size`` = S is required)
+    predictor : :func:`~medimg.mandible.inference.mandible_network`, or any callable ``(N, 3, S, S) float32 -> (N, 1, S, S)``
+        logits (then ``input_size`` = S is required)
     formats : subset of :data:`FORMATS`
     threshold : probability at or above which a voxel is mandible
     level, width : CT window in HU; default: the one the network was trained with
@@ -187,7 +189,7 @@ def segment(
         settings = network_settings(predictor, input_size=input_size, level=level, width=width)
     level, width, input_size = settings.level, settings.width, settings.input_size
 
-    probabilities = predict_volume(series.volume, predictor, input_size=input_size, level=level, width=width, clock=clock)
+    probabilities = predict_volume(series.volume, predictor, input_size=input_size, level=level, width=width, output=settings.output, clock=clock)
     with clock.stage("postprocess"):
         mask, mask_notes = mask_from_probabilities(probabilities, threshold=threshold, keep_largest=keep_largest)
     notes += mask_notes
@@ -203,24 +205,28 @@ def segment(
             message += f"; {FILE_NAMES['stl']} not written"
         console.warn(f"{dicom_dir}: {message}")
 
-    report = {
-        "medimg_version": __version__,
-        "input": str(dicom_dir),
-        "series_uid": series.series_uid,
-        "shape": list(series.volume.shape),
-        "spacing_mm": list(series.spacing),
-        **stats,
-        "threshold": threshold,
-        "largest_component_only": keep_largest,
-        "window": {"level": level, "width": width},
-        "input_size": input_size,
-        "weights": settings.weights,
-        "device": settings.device,
-        "coordinates": {"nifti": "RAS (affine_ras)", "stl": "LPS mm (CTSeries.affine)", "bounding_box_mm": "LPS"},
-        "outputs": [FILE_NAMES[name] for name in formats if name not in skipped],
-        "timings_s": clock.seconds,
-        "notes": notes,
-    }
+    report = RunReport(
+        command="mandible segment",
+        input=str(dicom_dir),
+        results={
+            "series_uid": series.series_uid,
+            "shape": list(series.volume.shape),
+            "spacing_mm": list(series.spacing),
+            **stats,
+            "threshold": threshold,
+            "largest_component_only": keep_largest,
+            "window": {"level": level, "width": width},
+            "input_size": input_size,
+            "coordinates": {"nifti": "RAS (affine_ras)", "stl": "LPS mm (CTSeries.affine)", "bounding_box_mm": "LPS"},
+            "outputs": [FILE_NAMES[name] for name in formats if name not in skipped],
+        },
+        weights=settings.weights,
+        device=settings.device,
+        seconds_per_stage=clock.seconds,
+        options={"formats": list(formats), "correct_tilt": correct_tilt, "smoothing": smoothing},
+        notes=notes,
+    )
+    report.use_model(predictor)
     staged = StagedOutput(out_dir)
     try:
         _write_outputs(staged, formats, skipped, series, mask, report, clock, level=level, width=width, smoothing=smoothing)
@@ -228,13 +234,12 @@ def segment(
         staged.discard()
         raise
     paths = staged.commit(stale=[FILE_NAMES[name] for name in skipped])
-    return SegmentResult(out_dir, paths, report, notes)
+    return SegmentResult(out_dir, paths, report.to_dict(), notes)
 
 
 def _write_outputs(staged: StagedOutput, formats, skipped, series, mask, report, clock, *, level, width, smoothing) -> None:
     from medimg.common.images import write_png
     from medimg.common.nifti import write_nifti
-    from medimg.common.tables import write_json
 
     affine_ras = stored_affine(series.affine_ras)
     if "nifti" in formats:
@@ -242,7 +247,7 @@ def _write_outputs(staged: StagedOutput, formats, skipped, series, mask, report,
             write_nifti(staged.path(FILE_NAMES["nifti"]), mask.astype(np.uint8), affine_ras)
     if "stl" in formats and "stl" not in skipped:
         with clock.stage("mesh"):
-            report["mesh"] = write_mesh(staged.path(FILE_NAMES["stl"]), mask, lps_affine(affine_ras), smoothing=smoothing)
+            report.results["mesh"] = write_mesh(staged.path(FILE_NAMES["stl"]), mask, lps_affine(affine_ras), smoothing=smoothing)
     if "png" in formats:
         from medimg.mandible.overlay import overlay_montage
 
@@ -254,16 +259,10 @@ def _write_outputs(staged: StagedOutput, formats, skipped, series, mask, report,
         with clock.stage("seg"):
             write_dicom_seg(staged.path(FILE_NAMES["seg"]), mask, series.files)
     if "json" in formats:
-        write_json(staged.path(FILE_NAMES["json"]), report)
+        report.write_json(staged.path(FILE_NAMES["json"]))
     # Files in FORMATS order, whatever order they were written in.
     order = {FILE_NAMES[name]: i for i, name in enumerate(FORMATS)}
     staged.names.sort(key=order.__getitem__)
-
-
-@dataclass
-class BatchOutcome:
-    results: list[SegmentResult]
-    failures: list[tuple[Path, str]]
 
 
 def segment_many(
@@ -273,23 +272,11 @@ def segment_many(
     inference: InferenceOptions = InferenceOptions(),
     predictor: Callable[[np.ndarray], np.ndarray] | None = None,
     **options,
-) -> BatchOutcome:
-    """:func:`segment` over several series with one model load.
-
-    A folder that cannot be read or written is reported (one ``Error:`` line) and skipped; with a
-    single folder the error is raised. Model and device errors stop the batch: they would fail
-    every folder alike.
-    """
+) -> BatchOutcome[SegmentResult]:
+    """:func:`segment` over several series with one model load, under the common batch policy
+    (:func:`medimg.common.batch.run_batch`): a folder that cannot be read or written is reported
+    and skipped; model and device errors stop the batch, as they would fail every folder alike."""
     dicom_dirs = [Path(d) for d in dicom_dirs]
-    targets = output_dirs(dicom_dirs, Path(output) if output is not None else None)
-    network = predictor if predictor is not None else LazyNetwork(inference)
-    results, failures = [], []
-    for dicom_dir, target in zip(dicom_dirs, targets):
-        try:
-            results.append(segment(dicom_dir, target, predictor=network, **options))
-        except (InputError, OutputError) as error:
-            if len(dicom_dirs) == 1:
-                raise
-            console.error_line(f"{dicom_dir}: {error}")
-            failures.append((dicom_dir, str(error)))
-    return BatchOutcome(results, failures)
+    targets = dict(zip(dicom_dirs, output_dirs(dicom_dirs, Path(output) if output is not None else None)))
+    network = predictor if predictor is not None else mandible_network(inference)
+    return run_batch(dicom_dirs, lambda dicom_dir: segment(dicom_dir, targets[dicom_dir], predictor=network, **options), noun="series")

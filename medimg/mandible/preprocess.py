@@ -21,6 +21,7 @@ from medimg.common.errors import InputError, expected
 # Bone window: level 400 HU, width 2000 HU -> [-600, 1400] HU. Fat and muscle stay dark grey,
 # cancellous bone mid grey, cortical bone near white; only enamel and metal saturate.
 DEFAULT_WINDOW = (400.0, 2000.0)
+DEFAULT_INPUT_SIZE = 256  # the shipped network's slice side (the paper: 512)
 
 # The encoder's statistics: an ImageNet-pretrained ResNet-50 expects inputs standardised with the
 # ImageNet RGB mean and standard deviation; using them keeps its first layers' activations in the
@@ -55,7 +56,7 @@ def window(hu: np.ndarray, *, level: float, width: float) -> np.ndarray:
     return np.clip(image, 0.0, 1.0, out=image)
 
 
-def _resize_slices(slices: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def resize_slices(slices: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Bilinear resize of ``(Z, H, W)`` float32 to ``(Z, *shape)``, anti-aliased when shrinking."""
     if slices.shape[1:] == tuple(shape):
         return np.ascontiguousarray(slices, dtype=np.float32)
@@ -97,7 +98,7 @@ def to_model_input(hu_slices: np.ndarray, *, size: int, level: float = DEFAULT_W
     hu_slices = _check_slices(hu_slices, "CT slices")
     if int(size) < 1:
         raise InputError(expected("a positive input size", size))
-    resized = _resize_slices(window(hu_slices, level=level, width=width), (int(size), int(size)))
+    resized = resize_slices(window(hu_slices, level=level, width=width), (int(size), int(size)))
     mean = np.asarray(IMAGENET_MEAN, dtype=np.float32)[None, :, None, None]
     std = np.asarray(IMAGENET_STD, dtype=np.float32)[None, :, None, None]
     return (resized[:, None] - mean) / std
@@ -121,6 +122,6 @@ def to_original_grid(probabilities: np.ndarray, *, shape: tuple[int, int]) -> np
     shape = tuple(int(n) for n in shape)
     if len(shape) != 2 or min(shape) < 1:
         raise InputError(expected("a slice shape (Y, X) of positive sizes", shape))
-    resized = _resize_slices(probabilities.astype(np.float32, copy=False), shape)
+    resized = resize_slices(probabilities.astype(np.float32, copy=False), shape)
     # The interpolation weights are non-negative and sum to one, so this only removes rounding.
     return np.clip(resized, 0.0, 1.0, out=resized)

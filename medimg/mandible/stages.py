@@ -28,7 +28,7 @@ import numpy as np
 
 from medimg.common import console
 from medimg.common.errors import FormatError, InputError, expected
-from medimg.mandible.inference import InferenceOptions, LazyNetwork, network_settings, predict_volume
+from medimg.mandible.inference import InferenceOptions, mandible_network, network_settings, predict_volume
 from medimg.mandible.output_folders import CT_FILE, FILE_NAMES, PROBABILITY_FILE, stage_output_dir
 from medimg.mandible.postprocess import (
     DEFAULT_SMOOTHING,
@@ -155,10 +155,11 @@ def run_infer(
     from medimg.common.nifti import write_nifti
 
     output_dir = stage_output_dir(output_dir, ct_source)
-    predictor = predictor if predictor is not None else LazyNetwork(inference)
+    predictor = predictor if predictor is not None else mandible_network(inference)
     ct = load_ct(ct_source, series_uid=series_uid, correct_tilt=correct_tilt)
     settings = network_settings(predictor, input_size=input_size)
-    probabilities = predict_volume(ct.hu, predictor, input_size=settings.input_size, level=settings.level, width=settings.width)
+    probabilities = predict_volume(ct.hu, predictor, input_size=settings.input_size, level=settings.level, width=settings.width,
+                                   output=settings.output)
     return write_nifti(Path(output_dir) / PROBABILITY_FILE, probabilities, ct.affine_ras, inputs=[ct.source])
 
 

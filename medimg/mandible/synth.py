@@ -4,6 +4,8 @@
 series (one file per axial slice, int16 stored values with RescaleIntercept -1024) and the
 ground truth of :func:`medimg.mandible.phantom.make_head_ct` as ``mandible_mask.nii.gz`` on the
 same grid, so that ``read_ct_series`` + ``read_nifti`` give a volume and a mask that line up.
+Beside them, ``params.json`` holds the drawn :class:`~medimg.mandible.phantom.HeadParams`:
+``render(read_params(path, HeadParams))`` gives the same head again.
 ``threshold_baseline`` is the naive method the paper argues against, kept to show it fails.
 """
 
@@ -16,10 +18,11 @@ import numpy as np
 from medimg.common.errors import InputError, OutputError, expected
 from medimg.mandible.phantom import DEFAULT_SHAPE, HeadPhantom, make_head_ct
 
-__all__ = ["write_synthetic_series", "threshold_baseline", "make_head_ct", "HeadPhantom", "MASK_NAME", "DICOM_FOLDER"]
+__all__ = ["write_synthetic_series", "threshold_baseline", "make_head_ct", "HeadPhantom", "MASK_NAME", "DICOM_FOLDER", "PARAMS_NAME"]
 
 DICOM_FOLDER = "dicom"
 MASK_NAME = "mandible_mask.nii.gz"
+PARAMS_NAME = "params.json"
 RESCALE_INTERCEPT = -1024
 # Fixed so that the same seed gives the same bytes; a synthetic study has no real date.
 _STUDY_DATE, _STUDY_TIME = "20240101", "120000"
@@ -156,7 +159,7 @@ def series_affine_ras(phantom: HeadPhantom) -> np.ndarray:
 
 
 def write_synthetic_series(out_dir: Path | str, *, seed: int, shape=DEFAULT_SHAPE, metal: bool = False) -> list[Path]:
-    """Write a synthetic head CT as a DICOM series and its mandible mask as NIfTI.
+    """Write a synthetic head CT as a DICOM series, its mandible mask as NIfTI and its parameters as JSON.
 
     Parameters
     ----------
@@ -172,7 +175,8 @@ def write_synthetic_series(out_dir: Path | str, *, seed: int, shape=DEFAULT_SHAP
     -------
     list of Path
         ``out_dir/dicom/IM0001.dcm`` ... (one per slice, inferior to superior, InstanceNumber
-        1..Z) followed by ``out_dir/mandible_mask.nii.gz`` (uint8 0/1, RAS affine of the series).
+        1..Z), ``out_dir/params.json`` (the HeadParams drawn) and, last,
+        ``out_dir/mandible_mask.nii.gz`` (uint8 0/1, RAS affine of the series).
 
     Raises
     ------
@@ -181,6 +185,7 @@ def write_synthetic_series(out_dir: Path | str, *, seed: int, shape=DEFAULT_SHAP
     InputError
         ``shape`` is not usable.
     """
+    from medimg.common.families import write_params
     from medimg.common.nifti import write_nifti
     from medimg.common.outputs import write_bytes_atomic
 
@@ -197,5 +202,7 @@ def write_synthetic_series(out_dir: Path | str, *, seed: int, shape=DEFAULT_SHAP
     for k in range(phantom.hu.shape[0]):
         data = _slice_bytes(phantom, k, seed=seed, metal=metal, uids=uids)
         written.append(write_bytes_atomic(dicom_dir / f"IM{k + 1:04d}.dcm", data))
+    written.append(write_params(out_dir / PARAMS_NAME, phantom.params))
+    # The mask stays last: callers take it as the list's final entry.
     written.append(write_nifti(out_dir / MASK_NAME, phantom.mandible, series_affine_ras(phantom)))
     return written

@@ -20,7 +20,6 @@ contrast 0.9..1.1 and brightness +-3 % of the window.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,10 +29,10 @@ import numpy as np
 from medimg.common import console
 from medimg.common.errors import FormatError, InputError, expected
 from medimg.common.metrics import ConfusionCounts
+from medimg.common.sampling import EpochSeededDataset
 from medimg.common.training import TrainingResult, TrainingSettings, fit
 from medimg.mandible.evaluate import segmentation_scores
 from medimg.mandible.masks import MASKS_FOLDER, find_nifti_mask, read_case_mask
-from medimg.mandible.predictor import ARCH_PREFIX
 from medimg.mandible.preprocess import DEFAULT_WINDOW, to_model_input, to_original_grid
 
 IMAGES_FOLDER = "images"
@@ -245,41 +244,50 @@ def slice_sample(
     return image, target.astype(np.float32)
 
 
-class SliceSampler:
-    """Draws augmented training batches: ``positive_fraction`` of the slices contain mandible."""
+class SliceSamples(EpochSeededDataset):
+    """An epoch of augmented training slices, ``positive_fraction`` of them with mandible.
 
-    def __init__(self, cases: list[TrainingCase], *, size: int, level: float, width: float, positive_fraction: float = POSITIVE_FRACTION,
-                 augment: bool = True) -> None:
+    Items are ``(image, target)``: ``(3, size, size)`` float32 (as
+    :func:`medimg.mandible.preprocess.to_model_input` makes it) and ``(1, size, size)`` float32,
+    1 = mandible.
+    """
+
+    def __init__(self, cases: list[TrainingCase], *, size: int, level: float, width: float, length: int, seed: int,
+                 positive_fraction: float = POSITIVE_FRACTION, augment: bool = True) -> None:
+        super().__init__(length, seed=seed)
         self.cases, self.size, self.level, self.width, self.augment = cases, size, level, width, augment
-        self.every = np.array([(c, int(k)) for c, case in enumerate(cases) for k in case.slices], dtype=np.int64).reshape(-1, 2)
+        self.every = labelled_slices(cases)
         self.positive = np.array([(c, int(k)) for c, case in enumerate(cases) for k in case.positive_slices], dtype=np.int64).reshape(-1, 2)
         self.positive_fraction = positive_fraction if len(self.positive) else 0.0
         if not len(self.every):
             raise InputError(expected("at least one labelled training slice", "none"))
 
-    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def draw(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         pool = self.positive if rng.random() < self.positive_fraction else self.every
         c, k = pool[int(rng.integers(len(pool)))]
         case = self.cases[int(c)]
         hu, mask = case.hu[k].astype(np.float32), case.mask[k]
         if self.augment:
             hu, mask = augment_slice(hu, mask, rng, level=self.level, width=self.width)
-        return slice_sample(hu, mask, size=self.size, level=self.level, width=self.width)
-
-    def batch(self, rng: np.random.Generator, batch_size: int):
-        import torch
-
-        samples = [self.sample(rng) for _ in range(batch_size)]
-        images = torch.from_numpy(np.stack([s[0] for s in samples]))
-        targets = torch.from_numpy(np.stack([s[1] for s in samples]))[:, None]
-        return images, targets
+        image, target = slice_sample(hu, mask, size=self.size, level=self.level, width=self.width)
+        return image, target[None]
 
 
-def validation_counts(network, cases: list[TrainingCase], *, size: int, level: float, width: float, batch_size: int = 8,
+def labelled_slices(cases: list[TrainingCase]) -> np.ndarray:
+    """``(case index, slice index)`` of every labelled slice: ``(N, 2)`` int64."""
+    return np.array([(c, int(k)) for c, case in enumerate(cases) for k in case.slices], dtype=np.int64).reshape(-1, 2)
+
+
+def validation_counts(network, cases: list[TrainingCase], *, size: int, level: float, width: float, output: dict, batch_size: int = 8,
                       max_slices: int = MAX_VALIDATION_SLICES) -> ConfusionCounts:
     """Pixel counts of the thresholded (0.5) prediction on up to ``max_slices`` held-out slices
-    (evenly spread), scored on each slice's own grid as ``segment`` would."""
-    from medimg.mandible.predictor import network_predictor
+    (evenly spread), scored on each slice's own grid as ``segment`` would.
+
+    ``output`` is the network's registered ``output`` entry (a sigmoid over one mandible channel),
+    applied to the logits as :func:`medimg.common.activation.activate` does at inference.
+    """
+    from medimg.common.activation import activate
+    from medimg.common.predictor import network_predictor
 
     pairs = [(case, int(k)) for case in cases for k in case.slices]
     if len(pairs) > max_slices:
@@ -293,7 +301,7 @@ def validation_counts(network, cases: list[TrainingCase], *, size: int, level: f
         for start in range(0, len(indices), batch_size):
             chunk = indices[start : start + batch_size]
             inputs = to_model_input(case.hu[chunk].astype(np.float32), size=size, level=level, width=width)
-            probabilities = to_original_grid(predict(inputs), shape=case.hu.shape[1:])
+            probabilities = to_original_grid(activate(predict(inputs), output)[:, 0], shape=case.hu.shape[1:])
             total = total + ConfusionCounts.from_masks(probabilities >= 0.5, case.mask[chunk])
     network.train(was_training)
     return total
@@ -323,19 +331,23 @@ def train(
     positive_fraction: float = POSITIVE_FRACTION,
     level: float = DEFAULT_WINDOW[0],
     window_width: float = DEFAULT_WINDOW[1],
+    num_workers: int = 0,
 ) -> TrainingResult:
     """Train one of the paper's networks; weights, checkpoint and log go to ``run_dir`` (resumable).
 
-    ``steps_per_epoch`` defaults to one pass over the training slices (``ceil(slices / batch)``).
-    The weights' metadata holds ``model_config`` (JSON), ``input_size``, ``window_level`` and
-    ``window_width``, so ``medimg mandible segment --weights`` rebuilds the network and its inputs.
+    ``steps_per_epoch`` defaults to one pass over the training slices (``ceil(slices / batch)``);
+    slices are drawn (:class:`SliceSamples`) by ``num_workers`` DataLoader workers (0: in this
+    process). The weights carry the model header of :func:`medimg.common.models.weights_metadata`:
+    ``config`` and ``preprocessing`` with the ``input_size``, ``window_level`` and ``window_width``
+    trained with, so :func:`medimg.common.models.load_model` rebuilds the network and its inputs.
     """
     import torch
 
     from medimg.common.device import resolve_device
+    from medimg.common.models import arch_of, network_spec, weights_metadata
     from medimg.mandible.encoder_weights import freeze_encoder, load_encoder_weights
     from medimg.mandible.losses import focal_loss
-    from medimg.mandible.models import build_model, model_config
+    from medimg.mandible.models import build_model
 
     if input_size < 32 or input_size % 32:
         raise InputError(expected("an input size that is a multiple of 32 (e.g. 256, or 512 as in the paper)", input_size))
@@ -349,14 +361,16 @@ def train(
     torch.manual_seed(seed)
     # Built first so that a bad arch, width or CBAM option fails before the data is read.
     network = build_model(arch, width=width, cbam_reduction=cbam_reduction, cbam_kernel=cbam_kernel)
+    full_arch = arch_of("mandible", arch)
+    output = network_spec(full_arch).output
     run_dir = Path(run_dir)
 
     cases = [load_case(path, level=level, width=window_width) for path in find_cases(data_dir)]
     training_cases, validation = split_cases(cases, validation_fraction=validation_fraction, validation_cases=validation_cases, seed=seed)
-    sampler = SliceSampler(training_cases, size=input_size, level=level, width=window_width, positive_fraction=positive_fraction)
+    slice_count = len(labelled_slices(training_cases))
     if steps_per_epoch is None:
-        steps_per_epoch = max(1, math.ceil(len(sampler.every) / batch_size))
-    console.info(f"{len(sampler.every)} training slices in {len(training_cases)} case(s), "
+        steps_per_epoch = max(1, math.ceil(slice_count / batch_size))
+    console.info(f"{slice_count} training slices in {len(training_cases)} case(s), "
                  f"validation: {', '.join(c.name for c in validation) or 'none'}; {steps_per_epoch} steps per epoch")
 
     transfer = encoder_weights is not None
@@ -372,9 +386,8 @@ def train(
         epochs=epochs, steps_per_epoch=steps_per_epoch, learning_rate=learning_rate, lr_step_epochs=freeze_epochs,
         lr_gamma=UNFREEZE_LR_FACTOR, lr_max_steps=1, seed=seed,
     )
-
-    def draw_batch(rng: np.random.Generator):
-        return sampler.batch(rng, batch_size)
+    samples = SliceSamples(training_cases, size=input_size, level=level, width=window_width, positive_fraction=positive_fraction,
+                           length=settings.samples_per_epoch(batch_size), seed=seed)
 
     def loss_fn(net, batch):
         images, targets = batch
@@ -387,15 +400,12 @@ def train(
         freeze_encoder(net, frozen)
 
     def validate(net) -> dict[str, float]:
-        counts = validation_counts(net, validation, size=input_size, level=level, width=window_width)
+        counts = validation_counts(net, validation, size=input_size, level=level, width=window_width, output=output)
         scores = segmentation_scores(counts)
         return {"val_dice": scores["Dice"], "val_miou": scores["MIoU"]}
 
-    metadata = {
-        "model_config": json.dumps(model_config(network), sort_keys=True),
-        "input_size": str(input_size),
-        "window_level": str(level),
-        "window_width": str(window_width),
+    preprocessing = {"input_size": input_size, "window_level": level, "window_width": window_width}
+    run_entries = {
         "model_arch": arch,
         "focal_gamma": str(focal_gamma),
         "batch_size": str(batch_size),
@@ -407,15 +417,7 @@ def train(
         "validation_cases": ",".join(c.name for c in validation),
     }
     return fit(
-        network,
-        draw_batch=draw_batch,
-        loss_fn=loss_fn,
-        settings=settings,
-        run_dir=run_dir,
-        arch=f"{ARCH_PREFIX}{arch}",
-        device=torch_device,
-        validate=validate if validation else None,
-        before_epoch=before_epoch,
-        resume=resume,
-        metadata=metadata,
+        network, dataset=samples, batch_size=batch_size, num_workers=num_workers, loss_fn=loss_fn, settings=settings, run_dir=run_dir,
+        arch=full_arch, device=torch_device, validate=validate if validation else None, before_epoch=before_epoch, resume=resume,
+        metadata={**weights_metadata(full_arch, network, preprocessing=preprocessing), **run_entries},
     )

@@ -20,6 +20,9 @@ DeviceOption = typer.Option("auto", "--device", help=DEVICE_HELP)
 ModelOption = typer.Option("light", "--model", help="Network: light (depthwise-separable) or standard.")
 WeightsOption = typer.Option(None, "--weights", help="Weights file (.safetensors); default: the shipped light weights.")
 BatchOption = typer.Option(4, "--batch-size", min=1, help="Blocks per forward pass.")
+WeightingOption = typer.Option(
+    "gaussian", "--weighting",
+    help="Blend of overlapping blocks: gaussian (centre voxels count most) or constant (the paper's plain mean).")
 StrideOption = typer.Option(40, "--stride", min=1, help="Grid step N of the 80^3 blocks (paper: 40 for inference).")
 SmoothOption = typer.Option(0.0, "--smooth", min=0.0, help="Gaussian sigma (voxels) on each B-scan before the gradient; 0 = paper's rule.")
 RisingOption = typer.Option(False, "--rising-only", help="Count only dark-to-bright steps (robust to a glass plate's edge).")
@@ -27,6 +30,7 @@ MedianOption = typer.Option(0, "--median", min=0, help="Median filter size over 
 SigmaOption = typer.Option(None, "--sigma", min=0.0, help="Noise sigma in grey levels; default: measured in the air above the skin.")
 DomainOption = typer.Option("log", "--domain", help="log: the scan is log-compressed (usual); linear: log-transform first.")
 StageOption = typer.Option("full", "--bm3d-stage", help="full (hard thresholding + Wiener) or hard (about 2x faster).")
+DenoiserOption = typer.Option("bm3d-reference", "--denoiser", help="Denoising method: bm3d-reference (the bm3d package).")
 MinSizeOption = typer.Option(120, "--min-size", min=1, help="Remove components smaller than this many voxels.")
 ConnectivityOption = typer.Option(3, "--connectivity", min=1, max=3, help="1 = faces (6), 2 = +edges (18), 3 = +corners (26 neighbours).")
 
@@ -66,11 +70,12 @@ def denoise(
     sigma: Optional[float] = SigmaOption,
     domain: str = DomainOption,
     bm3d_stage: str = StageOption,
+    denoiser: str = DenoiserOption,
 ) -> None:
-    """Stage 1: BM3D on every B-scan -> denoised.tif."""
+    """Stage 1: denoise every B-scan (BM3D by default) -> denoised.tif."""
     from medimg.oct_glands.pipeline import DenoiseOptions, run_denoise
 
-    options = DenoiseOptions(sigma=sigma, domain=domain, stage=bm3d_stage)
+    options = DenoiseOptions(sigma=sigma, domain=domain, stage=bm3d_stage, denoiser=denoiser)
     typer.echo(str(run_denoise(scan, _output_dir(output, scan, beside_input=False), axes=axes, options=options)))
 
 
@@ -115,11 +120,12 @@ def infer(
     weights: Optional[Path] = WeightsOption,
     device: str = DeviceOption,
     batch_size: int = BatchOption,
+    weighting: str = WeightingOption,
 ) -> None:
-    """Stage 4: gland probability per block, overlaps averaged -> probability.tif."""
+    """Stage 4: gland probability per block, overlapping logits blended -> probability.tif."""
     from medimg.oct_glands.pipeline import InferenceOptions, run_infer
 
-    options = InferenceOptions(model=model, weights=weights, device=device, batch_size=batch_size)
+    options = InferenceOptions(model=model, weights=weights, device=device, batch_size=batch_size, weighting=weighting)
     typer.echo(str(run_infer(blocks, _output_dir(output, blocks, beside_input=True), options=options)))
 
 
@@ -178,6 +184,7 @@ def extract(
     sigma: Optional[float] = SigmaOption,
     domain: str = DomainOption,
     bm3d_stage: str = StageOption,
+    denoiser: str = DenoiserOption,
     smooth: float = SmoothOption,
     rising_only: bool = RisingOption,
     median: int = MedianOption,
@@ -186,6 +193,7 @@ def extract(
     weights: Optional[Path] = WeightsOption,
     device: str = DeviceOption,
     batch_size: int = BatchOption,
+    weighting: str = WeightingOption,
     value: Optional[float] = typer.Option(None, "--threshold", min=0.0, max=1.0, help="Fixed probability threshold; default: Otsu."),
     min_size: int = MinSizeOption,
     connectivity: int = ConnectivityOption,
@@ -195,9 +203,9 @@ def extract(
     from medimg.oct_glands.pipeline import DenoiseOptions, ExtractOptions, InferenceOptions, SurfaceOptions, extract_many
 
     options = ExtractOptions(
-        denoise=DenoiseOptions(enabled=not no_denoise, sigma=sigma, domain=domain, stage=bm3d_stage),
+        denoise=DenoiseOptions(enabled=not no_denoise, sigma=sigma, domain=domain, stage=bm3d_stage, denoiser=denoiser),
         surface=SurfaceOptions(smooth_sigma=smooth, rising_only=rising_only, median_size=median),
-        inference=InferenceOptions(model=model, weights=weights, device=device, batch_size=batch_size),
+        inference=InferenceOptions(model=model, weights=weights, device=device, batch_size=batch_size, weighting=weighting),
         stride=stride,
         threshold=value,
         min_size=min_size,

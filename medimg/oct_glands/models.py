@@ -16,7 +16,7 @@ Graph (``m->n`` are channels)::
              block(64->128), block(128->128)        -> bottleneck (1/4 size)
     decoder: upsample x2, concat skip2 (192 ch), block(192->64), block(64->64)
              upsample x2, concat skip1 (96 ch),  block(96->32),  block(32->32)
-    head:    Conv3d(32->1, kernel 1, bias) ; forward() applies a sigmoid
+    head:    Conv3d(32->1, kernel 1, bias) ; forward() returns logits (the pipeline applies the sigmoid)
 
 Convolutions inside blocks carry no bias (a BatchNorm follows each), so the conv weight counts
 are exactly the SPEC's: 71,323 (light) and 1,410,944 (standard). Upsampling is
@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from medimg.common.errors import InputError, ModelError, expected
+from medimg.common.models import NetworkSpec, register
 
 __all__ = [
     "BLOCKS",
@@ -165,8 +166,8 @@ class UNet3D(nn.Module):
         in_channels: input channels (1 for OCT intensity volumes).
 
     ``forward(x)`` takes ``(B, in_channels, D, H, W)`` float and returns ``(B, 1, D, H, W)``
-    probabilities in [0, 1]; ``logits(x)`` returns the pre-sigmoid scores (use these with
-    ``BCEWithLogits``-style losses). D, H and W must be divisible by ``2**(len(channels)-1)``
+    logits (pre-sigmoid scores), as every medimg network does: probabilities are made in one
+    place, :func:`medimg.common.activation.activate`. D, H and W must be divisible by ``2**(len(channels)-1)``
     (4 by default). Upsampling is nearest-neighbour, without weights.
     ``channels_last_3d`` models and inputs are supported.
     """
@@ -218,14 +219,10 @@ class UNet3D(nn.Module):
             )
         return x
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Pre-sigmoid scores, shape ``(B, 1, D, H, W)``."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Gland logits, shape ``(B, 1, D, H, W)``."""
         x = self._check_input(x)
         return self.head(self.decoder(self.encoder(x)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Foreground probabilities in [0, 1], shape ``(B, 1, D, H, W)``."""
-        return torch.sigmoid(self.logits(x))
 
 
 class LightUNet3D(UNet3D):
@@ -274,3 +271,24 @@ def conv_weight_count(model: nn.Module) -> int:
     return sum(
         m.weight.numel() for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)
     )
+
+
+def model_config(model: nn.Module) -> dict:
+    """JSON keyword arguments that rebuild ``model`` with :func:`build_model` (its name aside)."""
+    if not isinstance(model, UNet3D):
+        raise ModelError(expected("a network built by medimg.oct_glands.models.build_model", type(model).__name__))
+    return {"channels": list(model.channels), "in_channels": model.in_channels}
+
+
+# uint8 log-compressed intensity scaled to [0, 1], as the shipped weights were trained
+INPUT_PREPROCESSING = {"intensity": "uint8", "divisor": 255.0}
+
+for _name, _shipped in (("light", "oct-light"), ("standard", None)):
+    register(NetworkSpec(
+        arch=f"oct-{_name}",
+        build=lambda _model=_name, **config: build_model(_model, **config),
+        config_of=model_config,
+        preprocessing=INPUT_PREPROCESSING,
+        output={"activation": "sigmoid", "channels": ["gland"]},
+        shipped=_shipped,
+    ))

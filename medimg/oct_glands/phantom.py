@@ -21,60 +21,372 @@ Geometry (1 voxel ~ 10 um laterally), top to bottom:
 Levels are designed on the display scale (0..255, mean of the log-compressed signal),
 turned into linear reflectivity, multiplied by speckle, given an additive noise floor,
 and log-compressed back, as an OCT scanner does.
+
+Randomness is data (see :mod:`medimg.common.families`): :class:`FingertipFamily` holds the
+ranges, its ``sample`` draws a frozen :class:`FingertipParams` (one :class:`DuctParams` per
+duct, one :class:`VesselParams` per vessel, integer seeds of the noise fields), and
+:func:`render` paints a :class:`Phantom` from the parameters alone. :func:`make_phantom` is
+the two in a row.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from medimg.common.errors import InputError, expected
+from medimg.common.families import Choice, Range, Uniform, draw, new_seed, sample_fields
+from medimg.common.textures import smooth_noise
 
-__all__ = ["Phantom", "make_phantom", "MIN_DEPTH", "MIN_LATERAL"]
+__all__ = [
+    "DuctParams",
+    "FingertipFamily",
+    "FingertipParams",
+    "MIN_DEPTH",
+    "MIN_LATERAL",
+    "Phantom",
+    "VesselParams",
+    "WarpParams",
+    "make_phantom",
+    "render",
+]
 
 MIN_DEPTH = 96
 """Smallest Z that still holds air, SC, viable epidermis and a little dermis."""
 MIN_LATERAL = 32
 """Smallest Y and X accepted."""
+DEFAULT_SHAPE = (160, 128, 160)
 
-# Display mapping: 255 display units span this many decades of linear intensity
-# (45 dB, a usual OCT display range). It also sets the speckle strength on screen:
-# log10 of exponential speckle has a std of 0.557 decades, i.e. ~32 display units.
-_DECADES = 4.5
+_TURN = 2.0 * np.pi
 # E[log10 X] for X ~ Exp(1): levels are shifted by it so that they are display means.
 _LOG_SPECKLE_MEAN = -0.5772156649 / np.log(10.0)
+# Tissue boundaries are ~2 voxels wide: the axial resolution blurs them in real scans.
+_BOUNDARY_WIDTH = 2.0
+# The entrance line peaks just below the surface and is ~1.6 voxels wide (FWHM).
+_ENTRANCE_OFFSET = 0.6
+_ENTRANCE_SIGMA = 0.7
+# Small Z: the viable epidermis ends at least this far above the bottom of the volume.
+_EPIDERMIS_CLEARANCE = 6.0
+# Collagen: where the unit-std texture exceeds 1, ramping to full brightness over 0.8 std,
+# fading in over the first 8 voxels of dermis.
+_COLLAGEN_THRESHOLD = 1.0
+_COLLAGEN_RAMP = 0.8
+_COLLAGEN_FADE_IN = 8.0
+# Pores sit within this many voxels of a crest line, and not where the ridges curl too
+# tightly around the core (phase < 1 cycle) for a duct to sit on one crest.
+_CREST_HALF_WIDTH = 0.6
+_MIN_CREST_PHASE = 1.0
+# The duct's centre line starts this far above the surface so the pore opens cleanly.
+_DUCT_OVERSHOOT = 1.5
 
-# Mean display levels (before clipping) of each tissue.
-_L_VOID = -80.0  # air reflects nothing; what shows there is the noise floor
-_L_FLOOR = 5.0  # noise floor; after clipping at 0 the air mean is ~15
-_L_ENTRANCE = 235.0
-_L_SC = 74.0
-_L_EPI = 155.0
-_L_DERMIS = 118.0
-_L_DUCT = 198.0  # soft edges bring the labelled voxels down to ~170-180
-_L_DUCT_EPI = 8.0  # extra level of a duct inside the viable epidermis: nearly invisible
-_L_VESSEL = 45.0
-_L_COLLAGEN = 55.0
-_DERMIS_DECAY = 1.0  # display units per voxel below the dermis top
-_ATTENUATION = 0.12  # display units per voxel below the surface, all tissues
 
-# Speckle grain: std of the Gaussian that smooths the complex field (Y, Z, X); the
-# intensity autocorrelation FWHM is 2.355 * sigma, ~1.6-1.8 voxels.
-_SPECKLE_SIGMA = (0.75, 0.65, 0.75)
+@dataclass(frozen=True)
+class WarpParams:
+    """One plane-wave distortion of the ridge rings: ``amplitude * sin(2 pi s / wavelength + phase)``.
 
-# Sweat ducts.
-_PORE_MIN_DIST = 26.0  # Poisson-disc radius; along a ridge this gives ~26-52 spacing
-_PORE_SKIP = 0.1  # share of accepted pore sites left without a duct
-_BORDER = 6  # no duct voxel closer than this to the X/Y border
-_TILT_MAX = 2.0
-_HELIX_R = (3.0, 4.0)
-_TUBE_R = (2.0, 2.5)
-_PITCH = (8.0, 10.0)
-_INTO_EPI = (2.0, 6.0)
-_MIN_DUCT_VOXELS = 300
+    ``s`` runs along the en-face direction ``direction`` (radians); lengths in voxels.
+    """
+
+    wavelength: float
+    direction: float
+    amplitude: float
+    phase: float
+
+
+@dataclass(frozen=True)
+class VesselParams:
+    """One dark dermal vessel: a tube along ``direction`` that meanders sideways and in depth.
+
+    Lengths in voxels, angles in radians; ``offset`` is the signed distance of its axis from
+    the en-face centre in units of ``max(Y, X)``; ``depth_fraction`` places its centre between
+    just below the deepest papilla (0) and the bottom of the volume (1).
+    """
+
+    radius: float
+    direction: float
+    offset: float
+    meander_amplitude: float
+    meander_wavelength: float
+    meander_phase: float
+    depth_wobble: float
+    wobble_wavelength: float
+    wobble_phase: float
+    depth_fraction: float
+
+
+@dataclass(frozen=True)
+class DuctParams:
+    """One helical sweat duct, from ``depth_into_epidermis`` below the SC up to its pore.
+
+    ``pore_y``, ``pore_x`` are voxel indices on a ridge crest; lengths in voxels, ``phase`` in
+    radians; ``handedness`` +1 or -1 is the sense of the coil; ``tilt_y``, ``tilt_x`` is the
+    lateral drift of the helix axis from the pore to the duct's bottom.
+    """
+
+    pore_y: int
+    pore_x: int
+    helix_radius: float
+    tube_radius: float
+    pitch: float
+    handedness: int
+    phase: float
+    tilt_y: float
+    tilt_x: float
+    depth_into_epidermis: float
+
+
+@dataclass(frozen=True)
+class FingertipParams:
+    """Everything random about one fingertip phantom; :func:`render` needs nothing else.
+
+    Depths, thicknesses and lengths are voxels, angles radians, levels display units (0..255).
+    Fields are documented where :class:`FingertipFamily` gives their ranges.
+    """
+
+    shape: tuple[int, int, int]
+    # Fingerprint.
+    ridge_period: float
+    core_angle: float
+    core_distance: float
+    core_aspect: float
+    warps: tuple[WarpParams, ...]
+    # Skin layers.
+    surface_depth: float
+    surface_tilt_y: float
+    surface_tilt_x: float
+    surface_curvature: float
+    ridge_height: float
+    surface_roughness: float
+    surface_roughness_sigma: float
+    sc_thickness: float
+    sc_ridge_thickening: float
+    sc_roughness: float
+    sc_roughness_sigma: float
+    epidermis_thickness: float
+    papillae_ridge_height: float
+    papillae_roughness: float
+    papillae_sigma: float
+    # Display levels.
+    level_air: float
+    level_noise_floor: float
+    level_entrance: float
+    level_stratum_corneum: float
+    level_epidermis: float
+    level_dermis: float
+    level_duct: float
+    level_duct_in_epidermis: float
+    level_vessel: float
+    level_collagen: float
+    dermis_decay: float
+    attenuation: float
+    display_decades: float
+    # Inclusions.
+    vessels: tuple[VesselParams, ...]
+    collagen_sigma: tuple[float, float, float]
+    ducts: tuple[DuctParams, ...]
+    min_duct_voxels: int
+    speckle_sigma: tuple[float, float, float]
+    # Seeds of the renderer's own noise fields.
+    layers_seed: int
+    collagen_seed: int
+    speckle_seed: int
+
+
+_NOISE_SEEDS = ("layers_seed", "collagen_seed", "speckle_seed")
+
+
+def _largest(value: Range | float) -> float:
+    """The largest value a family field can draw (a constant is its own largest value)."""
+    if isinstance(value, Choice):
+        return max(value.options)
+    return getattr(value, "high", value)
+
+
+@dataclass(frozen=True)
+class FingertipFamily:
+    """Ranges of :class:`FingertipParams`; the defaults give the phantoms the shipped network was trained on.
+
+    A field named like a :class:`FingertipParams` field is its range (a constant is used as it
+    is). ``broad_warp_*`` and ``fine_warp_*`` are drawn ``warps_per_scale`` times each,
+    ``vessel_*`` once per vessel and ``duct_*`` once per duct; ``pore_*`` place the ducts.
+    """
+
+    # Fingerprint: whorl core at ``core_distance * max(Y, X)`` from the centre (often outside
+    # the field of view), rings squashed by ``core_aspect`` along Y and warped at two scales;
+    # the warp gradient stays < ~0.15, so the local period stays within ~36-46.
+    ridge_period: Range | float = Uniform(38.0, 42.0)
+    core_angle: Range | float = Uniform(0.0, _TURN)
+    core_distance: Range | float = Uniform(0.15, 1.1)
+    core_aspect: Range | float = Uniform(0.92, 1.08)
+    broad_warp_wavelength: Range | float = Uniform(150.0, 300.0)
+    broad_warp_amplitude: Range | float = Uniform(0.5, 3.0)
+    fine_warp_wavelength: Range | float = Uniform(70.0, 120.0)
+    fine_warp_amplitude: Range | float = Uniform(0.5, 1.5)
+    warps_per_scale: int = 2
+    # Skin surface: a tilted convex dome (tilt and curvature per max(Y, X) of lateral
+    # distance from the centre), minus the ridges, plus smooth roughness.
+    surface_depth: Range | float = Uniform(22.0, 27.0)
+    surface_tilt_y: Range | float = Uniform(-3.0, 3.0)
+    surface_tilt_x: Range | float = Uniform(-3.0, 3.0)
+    surface_curvature: Range | float = Uniform(2.0, 5.0)
+    ridge_height: Range | float = Uniform(1.6, 2.2)
+    surface_roughness: Range | float = 0.6
+    surface_roughness_sigma: Range | float = 12.0
+    # Stratum corneum, thicker under the ridges, and the viable epidermis below it.
+    sc_thickness: Range | float = Uniform(31.0, 35.0)
+    sc_ridge_thickening: Range | float = 3.0
+    sc_roughness: Range | float = 1.0
+    sc_roughness_sigma: Range | float = 8.0
+    epidermis_thickness: Range | float = Uniform(16.0, 19.0)
+    papillae_ridge_height: Range | float = 1.5
+    papillae_roughness: Range | float = 2.0
+    papillae_sigma: Range | float = 3.0
+    # Mean display levels (before clipping). Air reflects nothing: what shows there is the
+    # noise floor, ~15 after clipping at 0. Soft edges bring labelled duct voxels down to
+    # ~170-180; a duct inside the viable epidermis is nearly invisible.
+    level_air: Range | float = -80.0
+    level_noise_floor: Range | float = 5.0
+    level_entrance: Range | float = 235.0
+    level_stratum_corneum: Range | float = 74.0
+    level_epidermis: Range | float = 155.0
+    level_dermis: Range | float = 118.0
+    level_duct: Range | float = 198.0
+    level_duct_in_epidermis: Range | float = 8.0
+    level_vessel: Range | float = 45.0
+    level_collagen: Range | float = 55.0
+    dermis_decay: Range | float = 1.0  # display units per voxel below the dermis top
+    attenuation: Range | float = 0.12  # display units per voxel below the surface, all tissues
+    # 255 display units span this many decades of intensity (45 dB, a usual OCT display
+    # range). It also sets the speckle strength on screen: ~32 display units of std.
+    display_decades: Range | float = 4.5
+    # Dermis: vessels per 160 x 160 voxels of en-face area (at least one), collagen grain.
+    vessel_density: Range | float = Uniform(3.0, 6.0)
+    vessel_radius: Range | float = Uniform(2.0, 4.0)
+    vessel_offset: Range | float = Uniform(-0.45, 0.45)
+    vessel_meander_amplitude: Range | float = Uniform(2.0, 8.0)
+    vessel_depth_wobble: Range | float = Uniform(0.5, 2.5)
+    vessel_wavelength: Range | float = Uniform(80.0, 200.0)
+    collagen_sigma: tuple[float, float, float] = (2.5, 0.8, 2.5)
+    # Ducts: Poisson-disc pore sites on the crests (along a ridge ~26-52 apart), of which
+    # ``pore_skip_share`` hold no active gland; no duct voxel nearer than ``duct_border``
+    # to the X/Y border; ducts showing fewer than ``min_duct_voxels`` voxels are dropped.
+    pore_spacing: float = 26.0
+    pore_skip_share: Range | float = 0.1
+    duct_border: int = 6
+    duct_helix_radius: Range | float = Uniform(3.0, 4.0)
+    duct_tube_radius: Range | float = Uniform(2.0, 2.5)
+    duct_pitch: Range | float = Uniform(8.0, 10.0)
+    duct_handedness: Range | int = Choice((1, -1), (0.85, 0.15))  # most ducts coil the same way
+    duct_depth_into_epidermis: Range | float = Uniform(2.0, 6.0)
+    duct_tilt_sigma: float = 1.0  # per axis, of a normal draw clipped to ``duct_tilt_max``
+    duct_tilt_max: float = 2.0
+    min_duct_voxels: int = 300
+    # Speckle grain: std of the Gaussian that smooths the complex field (Y, Z, X); the
+    # intensity autocorrelation FWHM is 2.355 * sigma, ~1.6-1.8 voxels.
+    speckle_sigma: tuple[float, float, float] = (0.75, 0.65, 0.75)
+
+    def sample(self, rng: np.random.Generator, shape: tuple[int, int, int] = DEFAULT_SHAPE) -> FingertipParams:
+        """Draw one fingertip.
+
+        Parameters
+        ----------
+        rng : numpy Generator, the only source of randomness
+        shape : tuple of 3 int
+            ``(Y, Z, X)``; Z >= 96, Y >= 32, X >= 32. The pores are placed for this shape.
+
+        Raises
+        ------
+        InputError
+            If ``shape`` is not three positive ints with Z >= 96, Y >= 32, X >= 32.
+        """
+        shape = _check_shape(shape)
+        scales = [(self.broad_warp_wavelength, self.broad_warp_amplitude)] * self.warps_per_scale
+        scales += [(self.fine_warp_wavelength, self.fine_warp_amplitude)] * self.warps_per_scale
+        warps = tuple(_sample_warp(rng, wavelength, amplitude) for wavelength, amplitude in scales)
+        vessels = self._sample_vessels(rng, shape)
+        seeds = {name: new_seed(rng) for name in _NOISE_SEEDS}
+        params = sample_fields(self, FingertipParams, rng, shape=shape, warps=warps, vessels=vessels, ducts=(), **seeds)
+        # Pores go on the crests of this very fingerprint, so the ridges are drawn first.
+        sites = self._sample_pore_sites(rng, _ridge_phase(params))
+        return dataclasses.replace(params, ducts=tuple(self._sample_duct(rng, y, x) for y, x in sites))
+
+    def pore_margin(self) -> int:
+        """Distance of a pore from the X/Y border that keeps every duct voxel ``duct_border`` away."""
+        reach = _largest(self.duct_helix_radius) + _largest(self.duct_tube_radius) + self.duct_tilt_max
+        # 1.5: the soft half-voxel edge of the tube plus rounding of the pore to a voxel.
+        return int(np.ceil(self.duct_border + reach + 1.5))
+
+    def _sample_vessels(self, rng: np.random.Generator, shape: tuple[int, int, int]) -> tuple[VesselParams, ...]:
+        ny, _, nx = shape
+        count = max(int(round(ny * nx / 160.0**2 * draw(self.vessel_density, rng))), 1)
+        return tuple(
+            VesselParams(
+                radius=draw(self.vessel_radius, rng),
+                direction=float(rng.uniform(0.0, np.pi)),
+                offset=draw(self.vessel_offset, rng),
+                meander_amplitude=draw(self.vessel_meander_amplitude, rng),
+                meander_wavelength=draw(self.vessel_wavelength, rng),
+                meander_phase=float(rng.uniform(0.0, _TURN)),
+                depth_wobble=draw(self.vessel_depth_wobble, rng),
+                wobble_wavelength=draw(self.vessel_wavelength, rng),
+                wobble_phase=float(rng.uniform(0.0, _TURN)),
+                depth_fraction=float(rng.random()),
+            )
+            for _ in range(count)
+        )
+
+    def _sample_pore_sites(self, rng: np.random.Generator, phase: np.ndarray) -> np.ndarray:
+        """Pore sites (n, 2) int64 rows (y, x), sorted: Poisson-disc samples on ridge crests."""
+        candidates = np.argwhere(_crest_mask(phase, margin=self.pore_margin()))
+        candidates = candidates[rng.permutation(len(candidates))]
+        taken = np.empty((len(candidates), 2), dtype=np.float64)
+        n_taken = 0
+        min_dist2 = float(self.pore_spacing) ** 2
+        for point in candidates:
+            if n_taken and np.min(np.sum((taken[:n_taken] - point) ** 2, axis=1)) < min_dist2:
+                continue
+            taken[n_taken] = point
+            n_taken += 1
+        sites = taken[:n_taken].astype(np.int64)
+        # Not every crest site holds an active gland.
+        skip_share = draw(self.pore_skip_share, rng)
+        sites = sites[rng.random(len(sites)) >= skip_share]
+        return sites[np.lexsort((sites[:, 1], sites[:, 0]))]
+
+    def _sample_duct(self, rng: np.random.Generator, pore_y: int, pore_x: int) -> DuctParams:
+        """The duct below the pore at voxel (``pore_y``, ``pore_x``)."""
+        tube_radius = draw(self.duct_tube_radius, rng)
+        helix_radius = draw(self.duct_helix_radius, rng)
+        pitch = draw(self.duct_pitch, rng)
+        handedness = int(draw(self.duct_handedness, rng))
+        phase = float(rng.uniform(0.0, _TURN))
+        tilt = rng.normal(0.0, self.duct_tilt_sigma, size=2)
+        tilt *= min(1.0, self.duct_tilt_max / max(float(np.hypot(*tilt)), 1e-9))
+        return DuctParams(
+            pore_y=int(pore_y),
+            pore_x=int(pore_x),
+            helix_radius=helix_radius,
+            tube_radius=tube_radius,
+            pitch=pitch,
+            handedness=handedness,
+            phase=phase,
+            tilt_y=float(tilt[0]),
+            tilt_x=float(tilt[1]),
+            depth_into_epidermis=draw(self.duct_depth_into_epidermis, rng),
+        )
+
+
+def _sample_warp(rng: np.random.Generator, wavelength: Range | float, amplitude: Range | float) -> WarpParams:
+    """One warp of the ridge rings, at the scale that ``wavelength`` and ``amplitude`` give."""
+    return WarpParams(
+        wavelength=draw(wavelength, rng),
+        direction=float(rng.uniform(0.0, _TURN)),
+        amplitude=draw(amplitude, rng),
+        phase=float(rng.uniform(0.0, _TURN)),
+    )
 
 
 @dataclass(frozen=True)
@@ -94,15 +406,21 @@ class Phantom:
         ``z`` is the surface depth there.
     surface : (Y, X) ndarray of float32
         True skin-surface depth (sub-voxel) of every A-scan.
+    params : FingertipParams or None
+        The parameters it was rendered from. ``params.ducts`` may hold more ducts than
+        ``pores``: a duct showing fewer than ``params.min_duct_voxels`` voxels is not drawn.
     """
 
     volume: np.ndarray
     glands: np.ndarray
     pores: np.ndarray
     surface: np.ndarray
+    params: FingertipParams | None = None
 
 
-def make_phantom(shape: tuple[int, int, int] = (160, 128, 160), *, seed: int = 0) -> Phantom:
+def make_phantom(
+    shape: tuple[int, int, int] = DEFAULT_SHAPE, *, seed: int = 0, family: FingertipFamily = FingertipFamily()
+) -> Phantom:
     """Generate a synthetic fingertip OCT volume with sweat-duct labels.
 
     Parameters
@@ -111,35 +429,49 @@ def make_phantom(shape: tuple[int, int, int] = (160, 128, 160), *, seed: int = 0
         ``(Y, Z, X)``; Z >= 96, Y >= 32, X >= 32. A 160 x 160 en-face area holds
         roughly 8-20 ducts; small areas may hold none.
     seed : int
-        Seed of ``np.random.default_rng``; the same shape and seed give identical arrays.
+        Seed of ``np.random.default_rng``; the same shape, seed and family give identical arrays.
+    family : FingertipFamily
+        The ranges to draw from; the default is what the shipped network was trained on.
 
     Returns
     -------
     Phantom
         ``volume`` (Y, Z, X) uint8, ``glands`` (Y, Z, X) uint16, ``pores`` (n, 3)
-        float64 rows (x, y, z), ``surface`` (Y, X) float32.
+        float64 rows (x, y, z), ``surface`` (Y, X) float32, ``params`` the FingertipParams drawn.
 
     Raises
     ------
     InputError
         If ``shape`` is not three positive ints with Z >= 96, Y >= 32, X >= 32.
     """
-    ny, nz, nx = _check_shape(shape)
-    rng = np.random.default_rng(seed)
+    return render(family.sample(np.random.default_rng(seed), shape))
 
-    ridge, phase = _fingerprint(rng, ny, nx)
-    surface, sc_bottom, epi_bottom = _layers(rng, ridge, nz)
 
-    level = _tissue_levels(nz, surface, sc_bottom, epi_bottom)
-    _add_vessels(rng, level, epi_bottom)
-    _add_collagen(rng, level, epi_bottom)
+def render(params: FingertipParams) -> Phantom:
+    """Paint the phantom of ``params``: the same parameters give identical arrays.
 
-    pores_yx = _pick_pores(rng, phase, margin=_pore_margin())
-    glands, duct_w, pores = _draw_ducts(rng, pores_yx, surface, sc_bottom, nz)
-    _add_ducts(level, duct_w, surface, sc_bottom)
+    Raises
+    ------
+    InputError
+        If ``params`` is not a FingertipParams or its shape is not usable.
+    """
+    if not isinstance(params, FingertipParams):
+        raise InputError(expected("FingertipParams", type(params).__name__))
+    ny, _, nx = _check_shape(params.shape)
+    outside = [(d.pore_y, d.pore_x) for d in params.ducts if not (0 <= d.pore_y < ny and 0 <= d.pore_x < nx)]
+    if outside:
+        raise InputError(expected(f"duct pores (y, x) inside the {ny} x {nx} en-face area", outside))
+    ridge = _ridge_profile(_ridge_phase(params))
+    surface, sc_bottom, epi_bottom = _layer_depths(params, ridge)
 
-    volume = _acquire(rng, level)
-    return Phantom(volume=volume, glands=glands, pores=pores, surface=surface.astype(np.float32))
+    level = _tissue_levels(params, surface, sc_bottom, epi_bottom)
+    _add_vessels(level, params, epi_bottom)
+    _add_collagen(level, params, epi_bottom)
+    glands, duct_weight, pores = _draw_ducts(params, surface, sc_bottom)
+    _add_ducts(level, params, duct_weight, surface, sc_bottom)
+
+    volume = _acquire(level, params)
+    return Phantom(volume=volume, glands=glands, pores=pores, surface=surface.astype(np.float32), params=params)
 
 
 def _check_shape(shape: object) -> tuple[int, int, int]:
@@ -161,275 +493,242 @@ def _check_shape(shape: object) -> tuple[int, int, int]:
     return ny, nz, nx
 
 
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma) -> np.ndarray:
-    """Zero-mean, unit-std Gaussian random field with correlation length ``sigma``."""
-    f = ndimage.gaussian_filter(rng.standard_normal(shape), sigma, mode="reflect")
-    f -= f.mean()
-    return f / max(float(f.std()), 1e-12)
+# ---- fingerprint and layers ---------------------------------------------------------------------
 
 
-def _fingerprint(rng: np.random.Generator, ny: int, nx: int):
-    """Ridge profile (Y, X) in [-1, 1] (1 = crest) and ridge phase (Y, X) in cycles.
+def _ridge_phase(params: FingertipParams) -> np.ndarray:
+    """Ridge phase (Y, X) float64 in cycles, integer on a crest.
 
-    Concentric ridges around a core point (whorl) that may lie outside the field of
-    view, warped by a smooth distortion so they do not look machine-made.
+    Concentric rings around the whorl core, warped so they do not look machine-made.
     """
-    period = rng.uniform(38.0, 42.0)
-    size = float(max(ny, nx))
-    ang = rng.uniform(0.0, 2.0 * np.pi)
-    dist = rng.uniform(0.15, 1.1) * size
-    cy = ny / 2.0 + dist * np.sin(ang)
-    cx = nx / 2.0 + dist * np.cos(ang)
-    aspect = rng.uniform(0.92, 1.08)
+    ny, _, nx = params.shape
+    reach = params.core_distance * float(max(ny, nx))
+    core_y = ny / 2.0 + reach * np.sin(params.core_angle)
+    core_x = nx / 2.0 + reach * np.cos(params.core_angle)
     yy, xx = np.mgrid[0:ny, 0:nx].astype(np.float64)
-    r = np.hypot(xx - cx, (yy - cy) * aspect)
-    # Smooth warp at two scales; its gradient stays < ~0.15 so the local period stays
-    # within ~36-46 while the rings stop looking machine-made.
-    warp = np.zeros_like(r)
-    scales = ((150.0, 300.0, 3.0), (150.0, 300.0, 3.0), (70.0, 120.0, 1.5), (70.0, 120.0, 1.5))
-    for wl_lo, wl_hi, amp_hi in scales:
-        wl = rng.uniform(wl_lo, wl_hi)
-        th = rng.uniform(0.0, 2.0 * np.pi)
-        amp = rng.uniform(0.5, amp_hi)
-        along = xx * np.cos(th) + yy * np.sin(th)
-        warp += amp * np.sin(2 * np.pi * along / wl + rng.uniform(0, 2 * np.pi))
-    phase = (r + warp) / period
-    c = np.cos(2.0 * np.pi * phase)
-    # Real ridges are broad and rounded, furrows narrow.
-    ridge = 2.0 * ((1.0 + c) / 2.0) ** 0.6 - 1.0
-    return ridge, phase
+    radius = np.hypot(xx - core_x, (yy - core_y) * params.core_aspect)
+    for warp in params.warps:
+        along = xx * np.cos(warp.direction) + yy * np.sin(warp.direction)
+        radius += warp.amplitude * np.sin(_TURN * along / warp.wavelength + warp.phase)
+    return radius / params.ridge_period
 
 
-def _layers(rng: np.random.Generator, ridge: np.ndarray, nz: int):
-    """Depth maps (Y, X): skin surface, SC lower boundary, viable-epidermis lower boundary."""
-    ny, nx = ridge.shape
+def _ridge_profile(phase: np.ndarray) -> np.ndarray:
+    """Ridge height (Y, X) float64 in [-1, 1], 1 on a crest: real ridges are broad and rounded, furrows narrow."""
+    return 2.0 * ((1.0 + np.cos(_TURN * phase)) / 2.0) ** 0.6 - 1.0
+
+
+def _crest_mask(phase: np.ndarray, *, margin: int) -> np.ndarray:
+    """(Y, X) bool: near a crest line, at least ``margin`` from the border, away from the core."""
+    ny, nx = phase.shape
+    gy, gx = np.gradient(phase)
+    gradient = np.maximum(np.hypot(gy, gx), 1e-6)
+    distance_to_crest = np.abs(phase - np.round(phase)) / gradient
+    inner = np.zeros(phase.shape, dtype=bool)
+    inner[margin : ny - margin, margin : nx - margin] = True
+    return (distance_to_crest < _CREST_HALF_WIDTH) & inner & (phase > _MIN_CREST_PHASE)
+
+
+def _layer_depths(params: FingertipParams, ridge: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Depth maps (Y, X) float64: skin surface, SC lower boundary, viable-epidermis lower boundary."""
+    ny, nz, nx = params.shape
     size = float(max(ny, nx))
     yy, xx = np.mgrid[0:ny, 0:nx].astype(np.float64)
     u = (xx - nx / 2.0) / size
     v = (yy - ny / 2.0) / size
-    # Fingertip: a tilted, convex dome (deeper towards the edges) seen through the probe.
-    base = rng.uniform(22.0, 27.0)
-    tilt = (
-        rng.uniform(-3.0, 3.0) * u
-        + rng.uniform(-3.0, 3.0) * v
-        + rng.uniform(2.0, 5.0) * (u * u + v * v)
+    rng = np.random.default_rng(params.layers_seed)
+
+    def roughness(amplitude: float, sigma: float) -> np.ndarray:
+        return amplitude * smooth_noise(rng, (ny, nx), sigma, dtype=np.float64)
+
+    dome = (
+        params.surface_depth
+        + params.surface_tilt_x * u
+        + params.surface_tilt_y * v
+        + params.surface_curvature * (u * u + v * v)
     )
-    height = rng.uniform(1.6, 2.2)
-    surface = base + tilt - height * ridge + 0.6 * _smooth_noise(rng, (ny, nx), 12.0)
-
-    sc_thick = rng.uniform(31.0, 35.0) + 3.0 * ridge + 1.0 * _smooth_noise(rng, (ny, nx), 8.0)
-    sc_bottom = surface + sc_thick
-
+    surface = dome - params.ridge_height * ridge + roughness(params.surface_roughness, params.surface_roughness_sigma)
+    sc_thickness = params.sc_thickness + params.sc_ridge_thickening * ridge
+    sc_bottom = surface + sc_thickness + roughness(params.sc_roughness, params.sc_roughness_sigma)
     # Dermal papillae: rows of bumps under the ridges plus irregular ones.
-    papillae = 1.5 * ridge + 2.0 * _smooth_noise(rng, (ny, nx), 3.0)
-    epi_bottom = sc_bottom + rng.uniform(16.0, 19.0) + papillae
-    # Small Z: never let the epidermis run out of the volume.
-    epi_bottom = np.minimum(epi_bottom, nz - 6.0)
+    papillae = params.papillae_ridge_height * ridge + roughness(params.papillae_roughness, params.papillae_sigma)
+    epi_bottom = np.minimum(sc_bottom + params.epidermis_thickness + papillae, nz - _EPIDERMIS_CLEARANCE)
     return surface, sc_bottom, epi_bottom
 
 
 def _ramp(t: np.ndarray) -> np.ndarray:
-    """Partial-volume fraction of a voxel whose centre is ``t`` voxels past a boundary."""
+    """Partial-volume fraction of a voxel whose centre is ``t`` voxels past a boundary (in place)."""
     return np.clip(t + 0.5, 0.0, 1.0, out=t)
 
 
-def _tissue_levels(nz: int, surface, sc_bottom, epi_bottom) -> np.ndarray:
-    """Display-level volume (Y, Z, X) float32 of the layered skin without inclusions."""
+def _depth_columns(nz: int, *maps: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Depth index (1, Z, 1) and each (Y, X) map as (Y, 1, X), float32, to broadcast over a volume."""
     z = np.arange(nz, dtype=np.float32)[None, :, None]
-    s = surface.astype(np.float32)[:, None, :]
-    b = sc_bottom.astype(np.float32)[:, None, :]
-    d = epi_bottom.astype(np.float32)[:, None, :]
+    return (z, *(depth.astype(np.float32)[:, None, :] for depth in maps))
 
-    below_s = z - s
-    level = np.full(below_s.shape, _L_SC, dtype=np.float32)
-    # Boundaries are ~2 voxels wide: the axial resolution blurs them in real scans.
-    level += (_L_EPI - _L_SC) * _ramp((z - b) / 2.0)
-    dermis = (z - d).astype(np.float32)
-    derm_level = _L_DERMIS - _DERMIS_DECAY * np.maximum(dermis, 0.0)
-    level += (derm_level - _L_EPI) * _ramp(dermis / 2.0)
-    level -= _ATTENUATION * np.maximum(below_s, 0.0)
-    skin = _ramp(below_s.copy())
-    level = _L_VOID + skin * (level - _L_VOID)
+
+def _tissue_levels(params: FingertipParams, surface, sc_bottom, epi_bottom) -> np.ndarray:
+    """Display-level volume (Y, Z, X) float32 of the layered skin without inclusions."""
+    z, s, b, d = _depth_columns(params.shape[1], surface, sc_bottom, epi_bottom)
+    below_surface = z - s
+    level = np.full(below_surface.shape, params.level_stratum_corneum, dtype=np.float32)
+    level += (params.level_epidermis - params.level_stratum_corneum) * _ramp((z - b) / _BOUNDARY_WIDTH)
+    below_dermis_top = z - d
+    dermis_level = params.level_dermis - params.dermis_decay * np.maximum(below_dermis_top, 0.0)
+    level += (dermis_level - params.level_epidermis) * _ramp(below_dermis_top / _BOUNDARY_WIDTH)
+    level -= params.attenuation * np.maximum(below_surface, 0.0)
+    skin = _ramp(below_surface.copy())
+    level = params.level_air + skin * (level - params.level_air)
     # The entrance line: index step air -> skin, a strong specular reflection.
-    level += (_L_ENTRANCE - _L_SC) * np.exp(-0.5 * ((below_s - 0.6) / 0.7) ** 2)
-    return level
+    entrance = np.exp(-0.5 * ((below_surface - _ENTRANCE_OFFSET) / _ENTRANCE_SIGMA) ** 2)
+    level += (params.level_entrance - params.level_stratum_corneum) * entrance
+    return level.astype(np.float32, copy=False)
 
 
-def _add_vessels(rng: np.random.Generator, level: np.ndarray, epi_bottom: np.ndarray) -> None:
-    """Dark, gently winding, roughly horizontal tubes in the dermis."""
-    ny, nz, nx = level.shape
+# ---- dermis -------------------------------------------------------------------------------------
+
+
+def _add_vessels(level: np.ndarray, params: FingertipParams, epi_bottom: np.ndarray) -> None:
+    """Dark, gently winding, roughly horizontal tubes in the dermis (in place)."""
     top = float(epi_bottom.max())
-    n = int(round(ny * nx / 160.0**2 * rng.uniform(3.0, 6.0)))
+    for vessel in params.vessels:
+        _add_vessel(level, vessel, top, params.level_vessel)
+
+
+def _add_vessel(level: np.ndarray, vessel: VesselParams, top: float, vessel_level: float) -> None:
+    """Paint one vessel (in place) below depth ``top``, the deepest papilla."""
+    ny, nz, nx = level.shape
+    reach_z = vessel.radius + vessel.depth_wobble
+    lowest, highest = top + reach_z + 3.0, nz - reach_z - 2.0
+    if highest <= lowest:  # a shallow volume leaves no room below the papillae
+        return
+    z0 = lowest + vessel.depth_fraction * (highest - lowest)
     yy, xx = np.mgrid[0:ny, 0:nx].astype(np.float64)
-    for _ in range(max(n, 1)):
-        rad = rng.uniform(2.0, 4.0)
-        wob_z = rng.uniform(0.5, 2.5)
-        lo, hi = top + rad + wob_z + 3.0, nz - rad - wob_z - 2.0
-        ang = rng.uniform(0.0, np.pi)
-        off = rng.uniform(-0.45, 0.45) * max(ny, nx)
-        wl1, wl2 = rng.uniform(80.0, 200.0, size=2)
-        ph1, ph2 = rng.uniform(0.0, 2 * np.pi, size=2)
-        amp = rng.uniform(2.0, 8.0)
-        z0 = rng.uniform(lo, hi) if hi > lo else None
-        if z0 is None:  # a shallow volume leaves no room below the papillae
-            continue
-        s = (xx - nx / 2.0) * np.cos(ang) + (yy - ny / 2.0) * np.sin(ang)
-        n_ = -(xx - nx / 2.0) * np.sin(ang) + (yy - ny / 2.0) * np.cos(ang) - off
-        dn = n_ - amp * np.sin(2 * np.pi * s / wl1 + ph1)
-        zc = z0 + wob_z * np.sin(2 * np.pi * s / wl2 + ph2)
-        z_lo = max(int(np.floor(z0 - wob_z - rad - 2)), 0)
-        z_hi = min(int(np.ceil(z0 + wob_z + rad + 2)) + 1, nz)
-        z = np.arange(z_lo, z_hi, dtype=np.float64)[None, :, None]
-        dist = np.sqrt(dn[:, None, :] ** 2 + (z - zc[:, None, :]) ** 2)
-        w = np.clip(rad + 0.5 - dist, 0.0, 1.0).astype(np.float32)
-        slab = level[:, z_lo:z_hi, :]
-        slab += w * (_L_VESSEL - slab)
+    cos, sin = np.cos(vessel.direction), np.sin(vessel.direction)
+    along = (xx - nx / 2.0) * cos + (yy - ny / 2.0) * sin
+    across = -(xx - nx / 2.0) * sin + (yy - ny / 2.0) * cos - vessel.offset * max(ny, nx)
+    across -= vessel.meander_amplitude * np.sin(_TURN * along / vessel.meander_wavelength + vessel.meander_phase)
+    z_centre = z0 + vessel.depth_wobble * np.sin(_TURN * along / vessel.wobble_wavelength + vessel.wobble_phase)
+    z_lo = max(int(np.floor(z0 - reach_z - 2)), 0)
+    z_hi = min(int(np.ceil(z0 + reach_z + 2)) + 1, nz)
+    z = np.arange(z_lo, z_hi, dtype=np.float64)[None, :, None]
+    dist = np.sqrt(across[:, None, :] ** 2 + (z - z_centre[:, None, :]) ** 2)
+    weight = np.clip(vessel.radius + 0.5 - dist, 0.0, 1.0).astype(np.float32)
+    slab = level[:, z_lo:z_hi, :]
+    slab += weight * (vessel_level - slab)
 
 
-def _add_collagen(rng: np.random.Generator, level: np.ndarray, epi_bottom: np.ndarray) -> None:
-    """Bright, laterally elongated fibre bundles that grow denser deeper in the dermis."""
+def _add_collagen(level: np.ndarray, params: FingertipParams, epi_bottom: np.ndarray) -> None:
+    """Bright, laterally elongated fibre bundles that grow denser deeper in the dermis (in place)."""
     ny, nz, nx = level.shape
     z0 = int(np.floor(epi_bottom.min()))
     if z0 >= nz:
         return
-    f = ndimage.gaussian_filter(
-        rng.standard_normal((ny, nz - z0, nx), dtype=np.float32), (2.5, 0.8, 2.5), mode="reflect"
-    )
-    f /= max(float(f.std()), 1e-12)
-    w = np.clip((f - 1.0) / 0.8, 0.0, 1.0)
-    z = np.arange(z0, nz, dtype=np.float32)[None, :, None]
-    depth_in = np.clip((z - epi_bottom.astype(np.float32)[:, None, :]) / 8.0, 0.0, 1.0)
-    level[:, z0:, :] += _L_COLLAGEN * w * depth_in
+    texture = smooth_noise(np.random.default_rng(params.collagen_seed), (ny, nz - z0, nx), params.collagen_sigma)
+    fibres = np.clip((texture - _COLLAGEN_THRESHOLD) / _COLLAGEN_RAMP, 0.0, 1.0)
+    z, d = _depth_columns(nz, epi_bottom)
+    fade_in = np.clip((z[:, z0:] - d) / _COLLAGEN_FADE_IN, 0.0, 1.0)
+    level[:, z0:, :] += params.level_collagen * fibres * fade_in
 
 
-def _pore_margin() -> int:
-    """Distance of a pore from the X/Y border that keeps every duct voxel >= _BORDER away."""
-    return int(np.ceil(_BORDER + _HELIX_R[1] + _TUBE_R[1] + _TILT_MAX + 1.5))
+# ---- sweat ducts --------------------------------------------------------------------------------
 
 
-def _pick_pores(rng: np.random.Generator, phase: np.ndarray, *, margin: int) -> np.ndarray:
-    """Pore sites (n, 2) int rows (y, x): Poisson-disc samples on ridge crests."""
-    ny, nx = phase.shape
-    gy, gx = np.gradient(phase)
-    grad = np.maximum(np.hypot(gy, gx), 1e-6)
-    frac = phase - np.round(phase)  # crests at integer phase
-    crest = np.abs(frac) / grad < 0.6
-    inner = np.zeros_like(crest)
-    inner[margin : ny - margin, margin : nx - margin] = True
-    # Near the core the ridges curl too tightly for a duct to sit on one crest.
-    crest &= inner & (phase > 1.0)
-    cand = np.argwhere(crest)
-    if len(cand) == 0:
-        return np.zeros((0, 2), dtype=np.int64)
-    cand = cand[rng.permutation(len(cand))]
-    taken = np.empty((len(cand), 2), dtype=np.float64)
-    n = 0
-    r2 = _PORE_MIN_DIST**2
-    for p in cand:
-        if n and np.min(np.sum((taken[:n] - p) ** 2, axis=1)) < r2:
-            continue
-        taken[n] = p
-        n += 1
-    sites = taken[:n].astype(np.int64)
-    # Not every crest site holds an active gland.
-    keep = rng.random(len(sites)) >= _PORE_SKIP
-    sites = sites[keep]
-    order = np.lexsort((sites[:, 1], sites[:, 0]))
-    return sites[order]
+def _draw_ducts(params: FingertipParams, surface: np.ndarray, sc_bottom: np.ndarray):
+    """Rasterise every duct of ``params`` that shows at least ``min_duct_voxels`` voxels.
 
-
-def _draw_ducts(rng: np.random.Generator, sites: np.ndarray, surface, sc_bottom, nz: int):
-    """Rasterise one helical duct per pore site.
-
-    Returns the label volume (Y, Z, X) uint16, the soft duct occupancy (Y, Z, X)
-    float32 in [0, 1] used for the image, and the pores (n, 3) float64 (x, y, z).
+    Returns
+    -------
+    glands : (Y, Z, X) ndarray of uint16, labels 1..n in the order of ``params.ducts``
+    duct_weight : (Y, Z, X) ndarray of float32 in [0, 1], soft duct occupancy for the image
+    pores : (n, 3) ndarray of float64, rows (x, y, z)
     """
-    ny, nx = surface.shape
-    glands = np.zeros((ny, nz, nx), dtype=np.uint16)
-    duct_w = np.zeros((ny, nz, nx), dtype=np.float32)
+    glands = np.zeros(params.shape, dtype=np.uint16)
+    duct_weight = np.zeros(params.shape, dtype=np.float32)
     pores = []
-    label = 0
-    for y0, x0 in sites:
-        tube = rng.uniform(*_TUBE_R)
-        helix = rng.uniform(*_HELIX_R)
-        pitch = rng.uniform(*_PITCH)
-        hand = 1.0 if rng.random() < 0.85 else -1.0  # most ducts coil the same way
-        phase0 = rng.uniform(0.0, 2 * np.pi)
-        tilt = rng.normal(0.0, 1.0, size=2)
-        tilt *= min(1.0, _TILT_MAX / max(float(np.hypot(*tilt)), 1e-9))
-        z_top = float(surface[y0, x0])
-        z_bot = float(sc_bottom[y0, x0]) + rng.uniform(*_INTO_EPI)
-
-        # Centre line sampled finely enough (< 0.25 voxel of arc) that the nearest
-        # sample is within ~0.01 voxel of the true distance to the curve.
-        arc = np.hypot(1.0, 2 * np.pi * helix / pitch)
-        zs = np.arange(z_top - 1.5, z_bot + 1e-9, 0.25 / arc)
-        t = np.clip((zs - z_top) / (z_bot - z_top), 0.0, 1.0)
-        theta = phase0 + hand * 2 * np.pi * (zs - z_top) / pitch
-        cy = y0 + tilt[0] * t + helix * np.sin(theta)
-        cx = x0 + tilt[1] * t + helix * np.cos(theta)
-        pts = np.column_stack([cy, zs, cx])
-
-        reach = tube + 1.0
-        y_lo, y_hi = int(np.floor(cy.min() - reach)), int(np.ceil(cy.max() + reach)) + 1
-        x_lo, x_hi = int(np.floor(cx.min() - reach)), int(np.ceil(cx.max() + reach)) + 1
-        z_lo = max(int(np.floor(zs.min() - reach)), 0)
-        z_hi = min(int(np.ceil(zs.max() + reach)) + 1, nz)
-        gy, gz, gx = np.mgrid[y_lo:y_hi, z_lo:z_hi, x_lo:x_hi]
-        grid = np.column_stack([gy.ravel(), gz.ravel(), gx.ravel()])
-        dist, _ = cKDTree(pts).query(grid, distance_upper_bound=reach)
-        dist = dist.reshape(gy.shape)
-
-        box = (slice(y_lo, y_hi), slice(z_lo, z_hi), slice(x_lo, x_hi))
-        s = surface[y_lo:y_hi, None, x_lo:x_hi]
-        b = sc_bottom[y_lo:y_hi, None, x_lo:x_hi]
+    for duct in params.ducts:
+        z_top = float(surface[duct.pore_y, duct.pore_x])
+        z_bottom = float(sc_bottom[duct.pore_y, duct.pore_x]) + duct.depth_into_epidermis
+        box, gz, dist = _duct_distance(duct, z_top, z_bottom, params.shape)
         # Label only what OCT shows: the part inside the stratum corneum.
-        inside = (dist <= tube) & (gz >= s) & (gz < b)
-        if np.count_nonzero(inside) < _MIN_DUCT_VOXELS:
+        s = surface[box[0], None, box[2]]
+        b = sc_bottom[box[0], None, box[2]]
+        inside = (dist <= duct.tube_radius) & (gz >= s) & (gz < b)
+        if np.count_nonzero(inside) < params.min_duct_voxels:
             continue
-        label += 1
-        glands[box][inside] = label
-        w = np.clip(tube + 0.5 - dist, 0.0, 1.0).astype(np.float32)
-        np.maximum(duct_w[box], w, out=duct_w[box])
-        pores.append((float(x0), float(y0), z_top))
-    pores_arr = np.asarray(pores, dtype=np.float64).reshape(-1, 3)
-    return glands, duct_w, pores_arr
+        pores.append((float(duct.pore_x), float(duct.pore_y), z_top))
+        glands[box][inside] = len(pores)
+        weight = np.clip(duct.tube_radius + 0.5 - dist, 0.0, 1.0).astype(np.float32)
+        np.maximum(duct_weight[box], weight, out=duct_weight[box])
+    return glands, duct_weight, np.asarray(pores, dtype=np.float64).reshape(-1, 3)
 
 
-def _add_ducts(level: np.ndarray, duct_w: np.ndarray, surface, sc_bottom) -> None:
-    """Ducts replace the SC level with their own and barely lift the viable epidermis."""
-    ny, nz, nx = level.shape
-    z = np.arange(nz, dtype=np.float32)[None, :, None]
-    s = surface.astype(np.float32)[:, None, :]
-    b = sc_bottom.astype(np.float32)[:, None, :]
-    in_sc = _ramp(z - s) * _ramp((b - z) / 2.0)
-    level += duct_w * (in_sc * (_L_DUCT - level) + (1.0 - in_sc) * (z > s) * _L_DUCT_EPI)
+def _duct_centre_line(duct: DuctParams, z_top: float, z_bottom: float) -> np.ndarray:
+    """Points (n, 3) float64 rows (y, z, x) along the helix, < 0.25 voxel of arc apart.
+
+    That spacing puts the nearest sample within ~0.01 voxel of the true distance to the curve.
+    """
+    arc_per_depth = np.hypot(1.0, _TURN * duct.helix_radius / duct.pitch)
+    zs = np.arange(z_top - _DUCT_OVERSHOOT, z_bottom + 1e-9, 0.25 / arc_per_depth)
+    progress = np.clip((zs - z_top) / (z_bottom - z_top), 0.0, 1.0)
+    theta = duct.phase + duct.handedness * _TURN * (zs - z_top) / duct.pitch
+    cy = duct.pore_y + duct.tilt_y * progress + duct.helix_radius * np.sin(theta)
+    cx = duct.pore_x + duct.tilt_x * progress + duct.helix_radius * np.cos(theta)
+    return np.column_stack([cy, zs, cx])
 
 
-def _acquire(rng: np.random.Generator, level: np.ndarray) -> np.ndarray:
-    """Speckle, noise floor and log compression of a display-level volume -> uint8."""
-    shape = level.shape
+def _duct_distance(duct: DuctParams, z_top: float, z_bottom: float, shape: tuple[int, int, int]):
+    """Distance to the duct's centre line in the box around it.
+
+    Returns the box (3 slices, Y Z X), the depth index of its voxels (Y, Z, X) int, and the
+    distance (Y, Z, X) float64 (inf beyond ``tube_radius + 1``).
+    """
+    points = _duct_centre_line(duct, z_top, z_bottom)
+    reach = duct.tube_radius + 1.0
+    lo = np.maximum(np.floor(points.min(axis=0) - reach).astype(int), 0)
+    hi = np.minimum(np.ceil(points.max(axis=0) + reach).astype(int) + 1, shape)
+    gy, gz, gx = np.mgrid[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    grid = np.column_stack([gy.ravel(), gz.ravel(), gx.ravel()])
+    dist, _ = cKDTree(points).query(grid, distance_upper_bound=reach)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    return box, gz, dist.reshape(gy.shape)
+
+
+def _add_ducts(level: np.ndarray, params: FingertipParams, duct_weight: np.ndarray, surface, sc_bottom) -> None:
+    """Ducts replace the SC level with their own and barely lift the viable epidermis (in place)."""
+    z, s, b = _depth_columns(params.shape[1], surface, sc_bottom)
+    in_sc = _ramp(z - s) * _ramp((b - z) / _BOUNDARY_WIDTH)
+    level += duct_weight * (
+        in_sc * (params.level_duct - level) + (1.0 - in_sc) * (z > s) * params.level_duct_in_epidermis
+    )
+
+
+# ---- acquisition --------------------------------------------------------------------------------
+
+
+def _acquire(level: np.ndarray, params: FingertipParams) -> np.ndarray:
+    """Speckle, noise floor and log compression of a display-level volume -> (Y, Z, X) uint8."""
+    rng = np.random.default_rng(params.speckle_seed)
     # Fully developed speckle: |complex Gaussian field|^2 is exponential with unit mean;
     # smoothing the field before squaring sets the grain size, not the distribution.
-    re = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), _SPECKLE_SIGMA)
-    im = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), _SPECKLE_SIGMA)
-    re *= re
-    im *= im
-    re += im
-    del im
-    speckle = re
+    speckle = smooth_noise(rng, level.shape, params.speckle_sigma)
+    speckle *= speckle
+    imaginary = smooth_noise(rng, level.shape, params.speckle_sigma)
+    imaginary *= imaginary
+    speckle += imaginary
+    del imaginary
     speckle /= speckle.mean(dtype=np.float64)
 
-    scale = np.float32(_DECADES / 255.0)
-    # Decades above the display floor; shift so that each level is a display mean.
-    q = level * scale - np.float32(_LOG_SPECKLE_MEAN)
-    inten = np.power(np.float32(10.0), q, out=q)
-    inten *= speckle
-    floor = rng.standard_exponential(shape, dtype=np.float32)
-    floor *= np.float32(10.0 ** (_L_FLOOR * _DECADES / 255.0 - _LOG_SPECKLE_MEAN))
-    inten += floor
+    decades_per_level = np.float32(params.display_decades / 255.0)
+    # Decades above the display floor, shifted so that each level is a display mean.
+    intensity = np.power(np.float32(10.0), level * decades_per_level - np.float32(_LOG_SPECKLE_MEAN))
+    intensity *= speckle
+    del speckle
+    floor = rng.standard_exponential(level.shape, dtype=np.float32)
+    floor *= np.float32(10.0 ** (params.level_noise_floor * params.display_decades / 255.0 - _LOG_SPECKLE_MEAN))
+    intensity += floor
     del floor
-    disp = np.log10(inten, out=inten)
-    disp *= np.float32(255.0 / _DECADES)
-    np.clip(disp, 0.0, 255.0, out=disp)
-    return np.rint(disp).astype(np.uint8)
+    display = np.log10(intensity, out=intensity)
+    display *= np.float32(255.0 / params.display_decades)
+    np.clip(display, 0.0, 255.0, out=display)
+    return np.rint(display).astype(np.uint8)

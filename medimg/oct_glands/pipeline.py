@@ -16,23 +16,23 @@ Stage files (all canonical ``(Y, Z, X)`` unless said otherwise)::
 
 from __future__ import annotations
 
-import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from medimg import __version__
 from medimg.common import console
+from medimg.common.batch import BatchOutcome, run_batch
+from medimg.common.clock import StageClock
 from medimg.common.errors import FormatError, InputError, expected
 from medimg.common.images import write_png
-from medimg.common.lazy_predictor import LazyPredictor
-from medimg.common.tables import write_csv, write_json
+from medimg.common.report import RunReport
+from medimg.common.tables import write_csv
+from medimg.common.tiling import tile_reader
 from medimg.common.volumes import read_volume, read_volume_metadata, write_volume
-from medimg.oct_glands.blend import predict_and_merge
 from medimg.oct_glands.denoise import denoise_volume
 from medimg.oct_glands.enface import draw_pores, fingerprint_image
+from medimg.oct_glands.inference import InferenceOptions, oct_network, predict_probability
 from medimg.oct_glands.project import PORE_COLUMNS, gland_pores
 from medimg.oct_glands.prune import MIN_GLAND_VOXELS, label_glands
 from medimg.oct_glands.roi import BLOCK_SIZE, INFERENCE_STRIDE, extract_blocks, roi_corners
@@ -56,14 +56,7 @@ class DenoiseOptions:
     sigma: float | None = None
     domain: str = "log"
     stage: str = "full"
-
-
-@dataclass(frozen=True)
-class InferenceOptions:
-    model: str = "light"
-    weights: Path | None = None
-    device: str = "auto"
-    batch_size: int = 4
+    denoiser: str = "bm3d-reference"
 
 
 @dataclass(frozen=True)
@@ -91,41 +84,6 @@ def _read_probability(path: Path) -> np.ndarray:
     return probability
 
 
-class StageClock:
-    """Wall-clock seconds per stage, for the summary."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def stage(self, name: str):
-        console.info(f"[{name}]")
-        started = time.perf_counter()
-        yield
-        self.seconds[name] = round(time.perf_counter() - started, 3)
-
-
-def _predictor(options: InferenceOptions):
-    from medimg.common.device import resolve_device
-    from medimg.oct_glands.predictor import load_network, network_predictor
-
-    device = resolve_device(options.device)
-    network, source = load_network(options.model, weights=options.weights)
-    return network_predictor(network, device), source, str(device)
-
-
-class LazyNetwork(LazyPredictor):
-    """The network of ``options``, loaded once on first use and then reused across scans.
-
-    ``extract`` loads it right after reading a scan: a bad scan fails before the model is
-    loaded, and a bad weights file fails before hours of denoising.
-    """
-
-    def __init__(self, options: InferenceOptions) -> None:
-        self.options = options
-        super().__init__(lambda: _predictor(options))
-
-
 def _progress(description: str):
     return lambda items: console.track(items, description=description)
 
@@ -135,7 +93,8 @@ def _progress(description: str):
 
 def run_denoise(scan: Path, output_dir: Path, *, axes: str, options: DenoiseOptions) -> Path:
     volume = load_scan(scan, axes=axes, require_block=False)
-    denoised = denoise_volume(volume, sigma=options.sigma, domain=options.domain, stage=options.stage, progress=_progress("BM3D"))
+    denoised = denoise_volume(volume, sigma=options.sigma, domain=options.domain, stage=options.stage, denoiser=options.denoiser,
+                              progress=_progress(options.denoiser))
     return write_volume(output_dir / "denoised.tif", denoised, inputs=[scan])
 
 
@@ -187,12 +146,12 @@ def run_infer(blocks_path: Path, output_dir: Path, *, options: InferenceOptions)
     blocks = blocks.reshape(-1, size, size, size)
     if len(blocks) != len(corners):
         raise FormatError(expected(f"{len(corners)} blocks", f"{len(blocks)} in '{Path(blocks_path).name}'"))
-    predictor, source, _ = _predictor(options)
-    probability = predict_and_merge(
-        lambda batch: blocks[batch], corners, tuple(metadata["volume_shape"]),
-        predictor=predictor, batch_size=options.batch_size, progress=_progress("infer"),
+    network = oct_network(options)
+    probability = predict_probability(
+        lambda batch: blocks[batch], corners, tuple(metadata["volume_shape"]), block_size=size,
+        predictor=network, weighting=options.weighting, batch_size=options.batch_size, progress=_progress("infer"),
     )
-    return write_volume(output_dir / "probability.tif", probability, metadata={"weights": source}, inputs=[blocks_path])
+    return write_volume(output_dir / "probability.tif", probability, metadata={"weights": network.source}, inputs=[blocks_path])
 
 
 def run_threshold(probability_path: Path, output_dir: Path, *, value: float | None) -> tuple[Path, float]:
@@ -224,7 +183,11 @@ class ExtractResult:
     glands_tif: Path
     fingerprint_png: Path
     summary_json: Path
-    summary: dict
+    report: RunReport
+
+    @property
+    def summary(self) -> dict:
+        return self.report.to_dict()
 
     @property
     def paths(self) -> list[Path]:
@@ -241,29 +204,27 @@ def extract(
 ) -> ExtractResult:
     """Run all seven stages in one process; write pores CSV, glands TIFF, fingerprint PNG, summary JSON.
 
-    ``predictor`` replaces the network (tests pass a lambda); by default the network of
-    ``options.inference`` is loaded (pass a :class:`LazyNetwork` to share one across scans).
+    ``predictor`` replaces the network (tests pass a lambda returning logits); by default the
+    network of ``options.inference`` is loaded (pass :func:`oct_network` to share one across scans).
     """
-    clock = StageClock()
+    clock = StageClock(announce=True)
     volume = load_scan(scan, axes=axes)
     if predictor is None:
-        predictor = LazyNetwork(options.inference)
-    weights_source, device = "custom predictor", "n/a"
-    if isinstance(predictor, LazyNetwork):
-        predictor.load()
-        weights_source, device = predictor.provenance
+        predictor = oct_network(options.inference)
+    report = RunReport(command="oct extract", input=str(scan), options=_jsonable_options(options, axes))
+    report.use_model(predictor)  # loads the network now: bad weights fail before hours of denoising
     if options.denoise.enabled:
         with clock.stage("denoise"):
             d = options.denoise
-            volume = denoise_volume(volume, sigma=d.sigma, domain=d.domain, stage=d.stage, progress=_progress("BM3D"))
+            volume = denoise_volume(volume, sigma=d.sigma, domain=d.domain, stage=d.stage, denoiser=d.denoiser, progress=_progress(d.denoiser))
     with clock.stage("surface"):
         surface = detect_surface(volume, **asdict(options.surface))
     with clock.stage("crop"):
         corners = roi_corners(surface, volume.shape, size=BLOCK_SIZE, stride=options.stride)
     with clock.stage("infer"):
-        probability = predict_and_merge(
-            lambda batch: extract_blocks(volume, corners[batch], size=BLOCK_SIZE), corners, volume.shape,
-            predictor=predictor, batch_size=options.inference.batch_size, progress=_progress("infer"),
+        probability = predict_probability(
+            tile_reader(volume, corners, (BLOCK_SIZE,) * 3), corners, volume.shape, block_size=BLOCK_SIZE, predictor=predictor,
+            weighting=options.inference.weighting, batch_size=options.inference.batch_size, progress=_progress("infer"),
         )
     with clock.stage("threshold"):
         mask, threshold = binarize(probability, threshold=options.threshold)
@@ -272,9 +233,8 @@ def extract(
     with clock.stage("project"):
         pores = gland_pores(labels, probability=probability)
 
-    summary = {
-        "medimg_version": __version__,
-        "input": str(scan),
+    report.seconds_per_stage = clock.seconds
+    report.results = {
         "volume_shape_yzx": list(volume.shape),
         "blocks": len(corners),
         "threshold": threshold,
@@ -282,17 +242,13 @@ def extract(
         "glands": len(pores),
         "pores": len(pores),
         "gland_voxels": int(sum(p["volume_voxels"] for p in pores)),
-        "seconds_per_stage": clock.seconds,
-        "weights": weights_source,
-        "device": device,
-        "options": _jsonable_options(options, axes),
     }
     inputs = [scan]
     pores_csv = write_csv(output_dir / "pores.csv", pores, PORE_COLUMNS, inputs=inputs)
     glands_tif = write_volume(output_dir / "glands.tif", labels, metadata={"threshold": threshold}, inputs=inputs)
     fingerprint_png = write_png(output_dir / "fingerprint.png", draw_pores(fingerprint_image(surface), pores), inputs=inputs)
-    summary_json = write_json(output_dir / "summary.json", summary, inputs=inputs)
-    return ExtractResult(pores_csv, glands_tif, fingerprint_png, summary_json, summary)
+    summary_json = report.write_json(output_dir / "summary.json", inputs=inputs)
+    return ExtractResult(pores_csv, glands_tif, fingerprint_png, summary_json, report)
 
 
 def _jsonable_options(options: ExtractOptions, axes: str) -> dict:
@@ -302,32 +258,20 @@ def _jsonable_options(options: ExtractOptions, axes: str) -> dict:
     return raw
 
 
-@dataclass
-class BatchOutcome:
-    results: list[ExtractResult]
-    failures: list[tuple[Path, str]]
+def extract_many(scans: list[Path], output: Path | None, *, axes: str = "YZX", options: ExtractOptions = ExtractOptions(),
+                 predictor=None) -> BatchOutcome[ExtractResult]:
+    """:func:`extract` over several scans with one model load, under the common batch policy
+    (:func:`medimg.common.batch.run_batch`: a bad scan is reported and skipped, a bad model stops)."""
+    from medimg.common.outputs import batch_output_dirs, prepare_output_dir
 
+    scans = [Path(scan) for scan in scans]
+    network = predictor if predictor is not None else oct_network(options.inference)
+    targets = dict(zip(scans, batch_output_dirs(scans, output, OUTPUT_TAG)))
 
-def extract_many(scans: list[Path], output: Path | None, *, axes: str = "YZX", options: ExtractOptions = ExtractOptions()) -> BatchOutcome:
-    """:func:`extract` over several scans with one model load; a bad scan is reported and skipped."""
-    from medimg.common.errors import MedimgError
-    from medimg.common.outputs import default_output_dir, prepare_output_dir
+    def run_one(scan: Path) -> ExtractResult:
+        if not scan.is_file():
+            raise InputError(expected("an existing OCT volume file", f"'{scan}' which does not exist"))
+        directory = prepare_output_dir(targets[scan], scan, OUTPUT_TAG)
+        return extract(scan, directory, axes=axes, options=options, predictor=network)
 
-    missing = [scan for scan in scans if not Path(scan).is_file()]
-    if len(scans) == 1 and missing:
-        raise InputError(expected("an existing OCT volume file", f"'{missing[0]}' which does not exist"))
-    network = LazyNetwork(options.inference)
-    results, failures = [], []
-    for scan in scans:
-        target = output if len(scans) == 1 else (Path(output) / default_output_dir(Path(scan), OUTPUT_TAG).name if output else None)
-        try:
-            directory = prepare_output_dir(target, Path(scan), OUTPUT_TAG)
-            result = extract(Path(scan), directory, axes=axes, options=options, predictor=network)
-        except MedimgError as error:
-            if len(scans) == 1:
-                raise
-            console.error_line(f"{scan}: {error}")
-            failures.append((Path(scan), str(error)))
-            continue
-        results.append(result)
-    return BatchOutcome(results, failures)
+    return run_batch(scans, run_one, noun="scans")

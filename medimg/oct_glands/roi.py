@@ -1,7 +1,9 @@
 """Stage 3: regions of interest, 80^3 blocks anchored on the skin surface (paper eq. 1).
 
 Corners sit on a grid: ``x* = k N`` and ``y* = h N`` for every k, h whose block fits
-(``k <= (X - size) / N``). The block's top ``z*`` is the rounded mean surface depth at
+(``k <= (X - size) / N``), plus one more column and row of blocks ending at the far X and Y
+edges where the grid stops short of them (the paper's grid left those voxels unpredicted; see
+:func:`medimg.common.tiling.tile_starts`). The block's top ``z*`` is the rounded mean surface depth at
 ``(y*, x*), (y* + 1, x*), (y* + 2, x*), (y* + 3, x*)``, clipped so the block fits the volume.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from medimg.common.errors import InputError, expected
+from medimg.common.tiling import tile_reader, tile_starts
 
 BLOCK_SIZE = 80
 INFERENCE_STRIDE = 40
@@ -47,8 +50,8 @@ def roi_corners(surface: np.ndarray, volume_shape: tuple[int, int, int], *, size
     n_y, n_z, n_x = volume_shape
     if surface.shape != (n_y, n_x):
         raise InputError(expected(f"a surface map of shape {(n_y, n_x)}", f"shape {surface.shape}"))
-    ys = np.arange(0, n_y - size + 1, stride)
-    xs = np.arange(0, n_x - size + 1, stride)
+    ys = tile_starts(n_y, size, stride)
+    xs = tile_starts(n_x, size, stride)
     corners = []
     for y in ys:
         rows = surface[y : y + _SURFACE_ROWS].astype(np.float64)
@@ -65,7 +68,4 @@ def extract_blocks(volume: np.ndarray, corners: np.ndarray, *, size: int = BLOCK
     -------
     blocks : (B, size, size, size) ndarray, the volume's dtype, axes (Y, Z, X) within each block
     """
-    blocks = np.empty((len(corners), size, size, size), dtype=volume.dtype)
-    for index, (y, z, x) in enumerate(corners):
-        blocks[index] = volume[y : y + size, z : z + size, x : x + size]
-    return blocks
+    return tile_reader(volume, corners, (size,) * 3)(slice(None))

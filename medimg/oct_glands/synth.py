@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from medimg.common.errors import InputError, expected
+from medimg.common.families import write_params
 from medimg.common.tables import write_csv
 from medimg.common.volumes import write_volume
 
@@ -23,7 +24,20 @@ def parse_shape(text: str) -> tuple[int, int, int]:
 
 
 def write_synthetic_scan(output: Path, *, shape: tuple[int, int, int], seed: int) -> list[Path]:
-    """Write ``OUT.tif`` (volume), ``OUT_glands.tif`` (labels) and ``OUT_pores.csv`` (true pores)."""
+    """Write a phantom as the files of a real scan and its truth, plus the parameters that made it.
+
+    Returns
+    -------
+    list of 4 Path
+        ``OUT.tif`` (volume), ``OUT_glands.tif`` (labels), ``OUT_pores.csv`` (true pores) and
+        ``OUT_params.json`` (the FingertipParams; ``render(read_params(path, FingertipParams))``
+        gives the same volume and truth again).
+
+    Raises
+    ------
+    InputError
+        If ``output`` does not end in .tif or ``shape`` is not a usable phantom shape.
+    """
     from medimg.oct_glands.phantom import make_phantom
 
     output = Path(output)
@@ -35,4 +49,5 @@ def write_synthetic_scan(output: Path, *, shape: tuple[int, int, int], seed: int
     glands_path = write_volume(stem.with_name(f"{stem.name}_glands.tif"), phantom.glands, metadata={"axes": "YZX"})
     rows = [{"id": i + 1, "x": x, "y": y, "z": z} for i, (x, y, z) in enumerate(phantom.pores)]
     pores_path = write_csv(stem.with_name(f"{stem.name}_pores.csv"), rows, TRUTH_PORE_COLUMNS)
-    return [volume_path, glands_path, pores_path]
+    params_path = write_params(stem.with_name(f"{stem.name}_params.json"), phantom.params)
+    return [volume_path, glands_path, pores_path, params_path]

@@ -6,7 +6,8 @@ volume, nonzero = gland), as ``medimg oct synth`` writes them. Training samples 
 surface-anchored 80^3 ROIs at stride 20, augmented by the 8 rotations/flips that keep depth
 pointing down (90-degree turns and mirrors in the en-face Y-X plane). Because the network is fully
 convolutional, ``crop`` < 80 trains on random sub-cubes of the ROIs (half of them centred on a
-gland voxel), which is what makes CPU training affordable.
+gland voxel), which is what makes CPU training affordable. The network returns logits; the loss
+is the Dice loss of their sigmoid (:func:`medimg.oct_glands.losses.dice_loss_from_logits`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from medimg.common import console
 from medimg.common.errors import InputError, expected
+from medimg.common.sampling import EpochSeededDataset
 from medimg.common.training import TrainingResult, TrainingSettings, fit
 from medimg.common.volumes import read_volume, write_volume
 from medimg.oct_glands.roi import BLOCK_SIZE, TRAINING_STRIDE, roi_corners
@@ -109,6 +111,22 @@ def sample_block(cases: list[TrainingCase], rng: np.random.Generator, *, crop: i
     return augment(case.volume[window], case.glands[window], rng)
 
 
+class BlockSamples(EpochSeededDataset):
+    """An epoch of random augmented training blocks (:func:`sample_block`), one per index.
+
+    Items are ``(volume, glands)``: ``(1, crop, crop, crop)`` uint8 and bool ndarrays (scaled to
+    [0, 1] on the device, where a uint8 batch is a quarter of the bytes to move).
+    """
+
+    def __init__(self, cases: list[TrainingCase], *, crop: int, length: int, seed: int) -> None:
+        super().__init__(length, seed=seed)
+        self.cases, self.crop = cases, crop
+
+    def draw(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        volume, glands = sample_block(self.cases, rng, crop=self.crop)
+        return volume[None], glands[None]
+
+
 def train(
     data_dir: Path,
     run_dir: Path,
@@ -124,12 +142,19 @@ def train(
     denoise: bool = False,
     device: str = "auto",
     resume: bool = True,
+    num_workers: int = 0,
 ) -> TrainingResult:
-    """Train ``model`` with Adam and the Dice loss; weights, checkpoint and log go to ``run_dir``."""
+    """Train ``model`` with Adam and the Dice loss; weights, checkpoint and log go to ``run_dir``.
+
+    Each epoch holds ``steps_per_epoch * batch_size`` blocks, drawn by ``num_workers`` DataLoader
+    workers (0: in this process). The weights carry the model header of
+    :func:`medimg.common.models.weights_metadata` (``medimg.common.models.load_model`` rebuilds them).
+    """
     import torch
 
     from medimg.common.device import resolve_device
-    from medimg.oct_glands.losses import dice_loss
+    from medimg.common.models import arch_of, weights_metadata
+    from medimg.oct_glands.losses import dice_loss_from_logits
     from medimg.oct_glands.models import build_model
 
     if not (8 <= crop <= BLOCK_SIZE and crop % 4 == 0):
@@ -141,28 +166,19 @@ def train(
     )
     run_dir = Path(run_dir)
     cases = load_cases(data_dir, denoise=denoise, cache_dir=run_dir / "cache")
+    blocks = BlockSamples(cases, crop=crop, length=settings.samples_per_epoch(batch_size), seed=seed)
     torch_device = resolve_device(device)
     torch.manual_seed(seed)
     network = build_model(model).to(memory_format=torch.channels_last_3d)
-
-    def draw_batch(rng: np.random.Generator):
-        samples = [sample_block(cases, rng, crop=crop) for _ in range(batch_size)]
-        volumes = torch.from_numpy(np.stack([s[0] for s in samples])).float().div_(255.0).unsqueeze(1)
-        masks = torch.from_numpy(np.stack([s[1] for s in samples])).float().unsqueeze(1)
-        return volumes.contiguous(memory_format=torch.channels_last_3d), masks
+    arch = arch_of("oct", model)
 
     def loss_fn(net, batch):
-        volumes, masks = batch
-        return dice_loss(net(volumes), masks)
+        volumes, glands = batch
+        volumes = volumes.float().div_(255.0).contiguous(memory_format=torch.channels_last_3d)
+        return dice_loss_from_logits(net(volumes), glands)
 
+    run_entries = {"data_dir": str(data_dir), "crop": str(crop), "batch_size": str(batch_size), "denoise": str(denoise)}
     return fit(
-        network,
-        draw_batch=draw_batch,
-        loss_fn=loss_fn,
-        settings=settings,
-        run_dir=run_dir,
-        arch=f"oct-{model}",
-        device=torch_device,
-        resume=resume,
-        metadata={"data_dir": str(data_dir), "crop": str(crop), "batch_size": str(batch_size), "denoise": str(denoise)},
+        network, dataset=blocks, batch_size=batch_size, num_workers=num_workers, loss_fn=loss_fn, settings=settings, run_dir=run_dir,
+        arch=arch, device=torch_device, resume=resume, metadata={**weights_metadata(arch, network), **run_entries},
     )

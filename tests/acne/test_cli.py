@@ -95,7 +95,7 @@ def test_an_unreadable_file_fails_the_batch_at_the_end(image_zoo, random_weights
     assert [os.path.basename(r["file"]) for r in rows] == ["rgb.png", "rgb.bmp"]
     errors = result.stderr.strip().splitlines()
     assert len(errors) == 2 and errors[0].startswith("Error: ") and "corrupt.jpg" in errors[0]
-    assert errors[1] == "Error: 1 of 3 images could not be read"  # the tally comes last
+    assert errors[1] == "Error: 1 of 3 images failed"  # the tally comes last
 
 
 def test_a_real_photo_nobody_here_made(random_weights):
@@ -112,12 +112,12 @@ def test_a_real_photo_nobody_here_made(random_weights):
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["{tmp}/nothing.jpg"], "nothing.jpg: expected an existing image file"),
+        (["{tmp}/nothing.jpg"], "expected an existing image file, got '"),
         (["{tmp}/*.webp"], "expected images matching"),
-        (["{tmp}/a.png", "--model", "bogus"], "expected a model among resnet, vit, fusion, got 'bogus'"),
+        (["{tmp}/a.png", "--model", "bogus"], "expected a model among fusion, resnet, vit, got 'bogus'"),
         (["{tmp}/a.png", "--thresholds", "5,3,9"], "expected thresholds 'a,b,c' with 0 <= a < b < c, got '5,3,9'"),
         (["{tmp}/a.png", "--criterion", "strict"], "expected a criterion among hayashi, report, got 'strict'"),
-        (["{tmp}/a.png", "--model", "vit"], "expected --weights for model 'vit'"),
+        (["{tmp}/a.png", "--model", "vit"], "expected --weights for 'acne-vit' (weights ship for acne-fusion"),
         (["{tmp}/a.png", "--weights", "{tmp}/none.safetensors"], "expected an existing weights file"),
     ],
 )

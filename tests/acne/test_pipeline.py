@@ -3,7 +3,8 @@ import pytest
 from PIL import Image
 
 from medimg.acne.labels import HAYASHI, N_COUNT_BINS, parse_thresholds
-from medimg.acne.pipeline import InferenceOptions, LazyNetwork, RECORD_COLUMNS, expand_inputs, grade_images, grade_records
+from medimg.acne.inference import InferenceOptions, acne_network
+from medimg.acne.pipeline import RECORD_COLUMNS, expand_inputs, grade_images, grade_records
 from medimg.common.errors import InputError
 from medimg.common.images import read_image
 
@@ -16,9 +17,15 @@ def one_hot_count(index: int, n: int = 1) -> np.ndarray:
     return probs
 
 
+def as_logits(count_probs, grade_probs):
+    """Logits whose softmax is the given distributions (log of 0 is -inf, whose softmax is 0)."""
+    with np.errstate(divide="ignore"):
+        return np.log(count_probs), np.log(grade_probs)
+
+
 def fixed_predictor(count_bin: int):
     """Every image: all count mass in ``count_bin``, grade probabilities GRADE_PROBS."""
-    return lambda images: (one_hot_count(count_bin, len(images)), np.tile(GRADE_PROBS, (len(images), 1)))
+    return lambda images: as_logits(one_hot_count(count_bin, len(images)), np.tile(GRADE_PROBS, (len(images), 1)))
 
 
 def write_photo(path, size=(40, 30)):
@@ -29,15 +36,15 @@ def write_photo(path, size=(40, 30)):
 
 def test_count_bin_20_is_count_21_and_graded_by_the_chosen_criterion(tmp_path):
     photo = write_photo(tmp_path / "a.png")
-    (hayashi,) = grade_images([photo], predictor=fixed_predictor(20), criterion=HAYASHI).records
+    (hayashi,) = grade_images([photo], predictor=fixed_predictor(20), criterion=HAYASHI).results
     assert list(hayashi) == list(RECORD_COLUMNS)
     assert hayashi["count"] == 21
     assert (hayashi["count_grade"], hayashi["count_grade_name"], hayashi["cou2cls_grade"]) == (2, "severe", 2)
     assert (hayashi["grade"], hayashi["grade_name"]) == (3, "very severe")
     assert [hayashi[f"p_{n}"] for n in ("mild", "moderate", "severe", "very_severe")] == pytest.approx(GRADE_PROBS)
-    (custom,) = grade_images([photo], predictor=fixed_predictor(20), criterion=parse_thresholds("10,30,60")).records
+    (custom,) = grade_images([photo], predictor=fixed_predictor(20), criterion=parse_thresholds("10,30,60")).results
     assert (custom["count"], custom["count_grade"], custom["count_grade_name"], custom["cou2cls_grade"]) == (21, 1, "moderate", 1)
-    (low,) = grade_images([photo], predictor=fixed_predictor(20), criterion=parse_thresholds("25,40,60")).records
+    (low,) = grade_images([photo], predictor=fixed_predictor(20), criterion=parse_thresholds("25,40,60")).results
     assert (low["count_grade"], low["count_grade_name"]) == (0, "mild")  # 21 <= 25
     assert custom["grade"] == 3  # the grade head does not depend on the criterion
 
@@ -76,10 +83,10 @@ def test_exif_orientation_is_honoured(tmp_path):
     def top_bright(images):
         """Count 1 when the top half is clearly brighter than the bottom half, else count 65."""
         top = images[:, :, :112].mean(axis=(1, 2, 3)) > images[:, :, 112:].mean(axis=(1, 2, 3)) + 1.0
-        return np.stack([one_hot_count(0 if t else 64)[0] for t in top]), np.tile(GRADE_PROBS, (len(images), 1))
+        return as_logits(np.stack([one_hot_count(0 if t else 64)[0] for t in top]), np.tile(GRADE_PROBS, (len(images), 1)))
 
     paths = [tmp_path / n for n in ("upright.jpg", "tagged.jpg", "untagged.jpg")]
-    counts = [r["count"] for r in grade_images(paths, predictor=top_bright).records]
+    counts = [r["count"] for r in grade_images(paths, predictor=top_bright).results]
     assert counts == [1, 1, 65]
 
 
@@ -94,20 +101,22 @@ def test_an_unreadable_file_is_reported_and_the_batch_goes_on(tmp_path, capsys):
         return fixed_predictor(3)(images)
 
     outcome = grade_images(paths, predictor=predictor, batch_size=2)
-    assert [r["file"] for r in outcome.records] == [str(p) for p in good]
-    assert [p.name for p, _ in outcome.failures] == ["broken.jpg", "missing.png"]
-    assert calls == [2, 1]
+    assert [r["file"] for r in outcome.results] == [str(p) for p in good]
+    assert [failure.item for failure in outcome.failures] == [str(tmp_path / "broken.jpg"), str(tmp_path / "missing.png")]
+    assert calls == [2, 1] and outcome.exit_code == 1
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 2 and all(line.startswith("Error: ") for line in err)
+    assert len(err) == 3 and all(line.startswith("Error: ") for line in err)
     assert "broken.jpg" in err[0] and "missing.png" in err[1] and "does not exist" in err[1]
+    assert err[2] == "Error: 2 of 5 images failed"
 
 
 def test_the_network_is_not_loaded_when_no_image_is_readable(tmp_path):
     (tmp_path / "broken.png").write_bytes(b"\x89PNG junk")
-    network = LazyNetwork(InferenceOptions(weights=tmp_path / "no_such.safetensors", device="cpu"))
-    outcome = grade_images([tmp_path / "broken.png"], predictor=network)
-    assert outcome.records == [] and len(outcome.failures) == 1
-    assert network.provenance == ("not loaded", "n/a")
+    network = acne_network(InferenceOptions(weights=tmp_path / "no_such.safetensors", device="cpu"))
+    (tmp_path / "broken2.png").write_bytes(b"\x89PNG junk")
+    outcome = grade_images([tmp_path / "broken.png", tmp_path / "broken2.png"], predictor=network)
+    assert outcome.results == [] and len(outcome.failures) == 2
+    assert network.source == "not loaded"
 
 
 def test_expand_inputs_reads_folders_recursively_and_globs(tmp_path):

@@ -5,9 +5,10 @@ import pytest
 from typer.testing import CliRunner
 
 from medimg.acne.labels import HAYASHI, N_COUNT_BINS, cou2cls_matrix
-from medimg.acne.predictor import load_network
+from medimg.acne.models import INPUT_PREPROCESSING
 from medimg.acne.train import label_targets, parse_model_config, train
 from medimg.common.errors import InputError
+from medimg.common.models import load_model
 from medimg.common.tables import read_csv
 from medimg.common.weights import load_weights
 
@@ -42,15 +43,15 @@ def test_train_logs_validation_saves_rebuildable_weights_and_resumes(tmp_path, t
     assert {"loss", "lr", "val_grade_acc", "val_count_grade_acc", "val_count_mae"} <= rows[0].keys()
     assert float(rows[0]["val_grade_acc"]) in (0.0, 0.25, 0.5, 0.75, 1.0)  # 4 test images
     assert float(rows[0]["lr"]) == 1e-4
-    _, metadata = load_weights(first.weights, arch="acne-fusion")
-    config = json.loads(metadata["model_config"])
-    assert config["widths"] == TINY_CONFIG["widths"] and config["embed_dim"] == 12
-    assert (metadata["input_size"], metadata["criterion"], metadata["sigma"], metadata["alpha"], metadata["fold"]) == (
-        "224", "hayashi", "3.0", "0.6", "0")
+    loaded = load_model(weights=first.weights)
+    assert (loaded.arch, loaded.source, loaded.network.training) == ("acne-fusion", str(first.weights), False)
+    assert loaded.config["widths"] == TINY_CONFIG["widths"] and loaded.config["embed_dim"] == 12
+    assert loaded.preprocessing == INPUT_PREPROCESSING and loaded.preprocessing["input_size"] == 224
+    metadata = loaded.metadata
+    assert "model_config" not in metadata and "input_size" not in metadata  # both in the model header now
+    assert (metadata["criterion"], metadata["sigma"], metadata["alpha"], metadata["fold"]) == ("hayashi", "3.0", "0.6", "0")
     assert (metadata["criterion_upper"], metadata["weight_decay"], metadata["lr_step_epochs"]) == ("5,20,50", "0.0005", "30")
     assert metadata["grade_target"] == "cou2cls" and "grade_sigma" not in metadata
-    network, source = load_network("fusion", weights=first.weights)
-    assert source == str(first.weights) and not network.training
 
     weights_before = first.weights.read_bytes()
     again = tiny_training(tiny_acne04, run)  # nothing left to do
@@ -68,6 +69,18 @@ def test_same_seed_same_weights(tmp_path, tiny_acne04):
     tensors_a, _ = load_weights(a.weights)
     tensors_b, _ = load_weights(b.weights)
     assert all(np.array_equal(tensors_a[key].numpy(), tensors_b[key].numpy()) for key in tensors_a)
+
+
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, tiny_acne04):
+    # augmented: each sample's crop, flip and rotation must come back the same after resuming
+    options = dict(epochs=2, steps_per_epoch=2, validate=False)
+    straight = tiny_training(tiny_acne04, tmp_path / "straight", **options)
+    tiny_training(tiny_acne04, tmp_path / "split", **{**options, "epochs": 1})
+    resumed = tiny_training(tiny_acne04, tmp_path / "split", **options)
+    assert resumed.resumed_from_epoch == 1
+    tensors_straight, _ = load_weights(straight.weights)
+    tensors_resumed, _ = load_weights(resumed.weights)
+    assert all(np.array_equal(tensors_straight[key].numpy(), tensors_resumed[key].numpy()) for key in tensors_straight)
 
 
 def test_column_grade_targets_are_genld_over_the_grades():

@@ -61,3 +61,56 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# ---- batch_output_dirs ----------------------------------------------------------------------
+
+
+def test_batch_output_dirs_of_one_input_is_the_output_itself(tmp_path):
+    from medimg.common.outputs import batch_output_dirs
+
+    assert batch_output_dirs([tmp_path / "a" / "scan.tif"], tmp_path / "out", "oct") == [tmp_path / "out"]
+    assert batch_output_dirs([tmp_path / "a" / "scan.tif"], None, "oct") == [tmp_path / "a" / "scan_oct"]
+
+
+def test_batch_output_dirs_without_output_go_beside_each_input(tmp_path):
+    from medimg.common.outputs import batch_output_dirs
+
+    inputs = [tmp_path / "case1" / "scan.tif", tmp_path / "case2" / "scan.tif", tmp_path / "other.ome.tif"]
+    assert batch_output_dirs(inputs, None, "oct") == [
+        tmp_path / "case1" / "scan_oct", tmp_path / "case2" / "scan_oct", tmp_path / "other_oct",
+    ]
+
+
+def test_batch_output_dirs_inside_output_keep_distinct_names(tmp_path):
+    from medimg.common.outputs import batch_output_dirs
+
+    inputs = [tmp_path / "a.tif", tmp_path / "b.tif"]
+    assert batch_output_dirs(inputs, tmp_path / "out", "oct") == [tmp_path / "out" / "a_oct", tmp_path / "out" / "b_oct"]
+
+
+def test_batch_output_dirs_tell_same_named_inputs_apart_by_their_folder(tmp_path):
+    from medimg.common.outputs import batch_output_dirs
+
+    inputs = [tmp_path / "case1" / "scan.tif", tmp_path / "case2" / "scan.tif", tmp_path / "case1" / "other.tif"]
+    assert batch_output_dirs(inputs, tmp_path / "out", "mandible") == [
+        tmp_path / "out" / "case1_scan_mandible",
+        tmp_path / "out" / "case2_scan_mandible",
+        tmp_path / "out" / "other_mandible",
+    ]
+
+
+def test_batch_output_dirs_refuse_names_the_folder_cannot_tell_apart(tmp_path):
+    from medimg.common.errors import InputError
+    from medimg.common.outputs import batch_output_dirs
+
+    same_folder_name = [tmp_path / "x" / "case" / "scan.tif", tmp_path / "y" / "case" / "scan.tif"]
+    with pytest.raises(InputError, match="distinct names.*'case_scan_oct'"):
+        batch_output_dirs(same_folder_name, tmp_path / "out", "oct")
+    same_stem = [tmp_path / "scan.tif", tmp_path / "scan.ome.tif"]
+    with pytest.raises(InputError, match="distinct names"):
+        batch_output_dirs(same_stem, tmp_path / "out", "oct")
+    # disambiguating by folder would land on a name another input already has
+    clash = [tmp_path / "case1" / "scan.tif", tmp_path / "case2" / "scan.tif", tmp_path / "case1_scan.tif"]
+    with pytest.raises(InputError, match="'case1_scan_oct'"):
+        batch_output_dirs(clash, tmp_path / "out", "oct")

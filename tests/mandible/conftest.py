@@ -99,13 +99,13 @@ def synthetic_case(tmp_path_factory) -> Path:
 
 
 def mask_predictor(mask: np.ndarray):
-    """A predictor that answers, chunk after chunk, the given (Z, S, S) mask: the pipeline calls it
-    in slice order, so it returns the truth slice for slice."""
+    """A predictor that answers, chunk after chunk, the given (Z, S, S) mask as confident logits
+    (+-20): the pipeline calls it in slice order, so it returns the truth slice for slice."""
     state = {"next": 0}
 
     def predict(batch: np.ndarray) -> np.ndarray:
         start = state["next"]
         state["next"] += len(batch)
-        return mask[start : start + len(batch)].astype(np.float32)
+        return np.where(mask[start : start + len(batch), None], 20.0, -20.0).astype(np.float32)
 
     return predict

@@ -72,7 +72,8 @@ def test_a_bad_folder_in_a_batch_is_reported_and_the_good_one_written(ct_small_d
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [str(out / "ct_small_mandible" / "mask.nii.gz")]
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and errors[0].startswith(f"Error: {ct2_gap_dir}: expected evenly spaced slices")
+    assert len(errors) == 2 and errors[0].startswith(f"Error: {ct2_gap_dir}: expected evenly spaced slices")
+    assert errors[1] == "Error: 1 of 2 series failed"
     assert sorted(p.name for p in out.iterdir()) == ["ct_small_mandible"]
 
 
@@ -81,7 +82,7 @@ def test_missing_weights_say_how_to_get_them(ct_small_dir, monkeypatch):
     result = run("--quiet", "mandible", "segment", ct_small_dir, "--device", "cpu")
     assert result.exit_code == 1 and result.stdout == ""
     assert result.stderr == (
-        "Error: expected the shipped mandible weights, got none in this build; pass --weights "
+        "Error: expected shipped weights among (none), got 'mandible-res-cbam-unet'; or pass --weights "
         "(train them with 'medimg mandible train')\n"
     )
     assert not (ct_small_dir.parent / "ct_small_mandible").exists()
@@ -91,7 +92,7 @@ def test_unknown_arch_is_refused_before_the_folder_is_read(tmp_path):
     for command in (["segment"], ["infer"]):
         result = run("mandible", *command, tmp_path / "no-such-folder", "--arch", "foo", "--device", "cpu")
         assert result.exit_code == 1 and result.stdout == ""
-        assert result.stderr == "Error: expected an arch among unet, res-unet, cbam-unet, res-cbam-unet, got 'foo'\n"
+        assert result.stderr == "Error: expected a model among cbam-unet, res-cbam-unet, res-unet, unet, got 'foo'\n"
     assert list(tmp_path.iterdir()) == []
 
 
@@ -143,7 +144,7 @@ def test_synth_then_segment_then_evaluate(tmp_path, tiny_weights):
     synth = run("--quiet", "mandible", "synth", tmp_path / "head", "--seed", "2", "--shape", "8,64,64")
     assert synth.exit_code == 0, synth.stderr
     printed = synth.stdout.splitlines()
-    assert printed == [str(tmp_path / "head" / "dicom"), str(tmp_path / "head" / "mandible_mask.nii.gz")]
+    assert printed == [str(tmp_path / "head" / name) for name in ("dicom", "params.json", "mandible_mask.nii.gz")]
     segment = run("--quiet", "mandible", "segment", tmp_path / "head" / "dicom", "--weights", tiny_weights, "--device", "cpu",
                   "--format", "nifti")
     assert segment.exit_code == 0, segment.stderr

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy import ndimage
 
 from medimg.common.errors import InputError
-from medimg.mandible.phantom import HU_MAX, HU_MIN, LABELS, HeadPhantom, make_head_ct
+from medimg.common.families import Choice, Uniform, params_from_dict, params_to_dict, read_params, write_params
+from medimg.mandible.phantom import (
+    HU_MAX,
+    HU_MIN,
+    LABELS,
+    HeadFamily,
+    HeadParams,
+    HeadPhantom,
+    make_head_ct,
+    render,
+)
 
 SMALL = (16, 96, 96)
 MEDIUM = (24, 128, 128)
@@ -112,3 +124,105 @@ def test_bad_shape_or_spacing_is_an_input_error():
         make_head_ct(seed=0, shape=(16, 96))
     with pytest.raises(InputError, match=r"spacing \(slice, row, column\) of 3 positive numbers"):
         make_head_ct(seed=0, shape=SMALL, spacing=(2.5, 0.0, 0.9))
+
+
+# ---- randomness as data: HeadFamily -> HeadParams -> render ----------------------------------
+
+TEETH = [LABELS[f"{jaw}_{part}"] for jaw in ("lower", "upper") for part in ("crown", "root", "pulp", "metal")]
+
+
+def test_params_round_trip_through_json_renders_the_same_volume(tmp_path):
+    params = HeadFamily().sample(np.random.default_rng(11), shape=SMALL, metal=True)
+    assert params.fillings  # the round trip covers the nested per-filling entries too
+    path = write_params(tmp_path / "params.json", params)
+    again = read_params(path, HeadParams)
+    assert again == params and params_from_dict(HeadParams, params_to_dict(params)) == params
+    first, second = render(params), render(again)
+    np.testing.assert_array_equal(first.hu, second.hu)
+    np.testing.assert_array_equal(first.labels, second.labels)
+    np.testing.assert_array_equal(first.metal_centres, second.metal_centres)
+    assert second.params == params
+
+
+def test_make_head_ct_is_sample_then_render():
+    phantom = make_head_ct(seed=4, shape=SMALL, metal=True)
+    params = HeadFamily().sample(np.random.default_rng(4), shape=SMALL, metal=True)
+    assert phantom.params == params
+    np.testing.assert_array_equal(phantom.hu, render(params).hu)
+    # Fillings are drawn last: the head without metal has the same parameters but for them.
+    assert HeadFamily().sample(np.random.default_rng(4), shape=SMALL) == dataclasses.replace(params, fillings=())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_every_sampled_value_lies_in_its_family_range(seed):
+    family = HeadFamily()
+    params = family.sample(np.random.default_rng(seed), shape=SMALL, metal=True)
+    seeds = {"mastoid_cells_seed", "soft_texture_seed", "trabecular_seed", "noise_seed"}
+    per_item = {"head_aspect", "teeth", "fillings"}  # tuples, checked item by item below
+    scalars = {f.name for f in dataclasses.fields(HeadParams)} - seeds - per_item - {"shape", "spacing"}
+    assert all(hasattr(getattr(family, name, None), "contains") for name in scalars)  # each drawn from its own range
+    for name in sorted(scalars):
+        assert getattr(family, name).contains(getattr(params, name)), (name, getattr(params, name))
+    assert all(family.head_aspect.contains(value) for value in params.head_aspect)
+    assert params.spacing == pytest.approx((7.5, 2.4, 2.4))
+    for name in seeds:
+        assert 0 <= getattr(params, name) < 2**31 - 1
+    assert len(params.teeth) == 28
+    for tooth in params.teeth:
+        assert family.tooth_present.contains(tooth.present)
+        assert tooth.shape == (family.upper_teeth if tooth.upper else family.lower_teeth)[tooth.position]
+    assert 1 <= len(params.fillings) <= family.filling_count.high
+    for filling in params.fillings:
+        tooth = params.teeth[filling.tooth]
+        assert tooth.present and tooth.shape.cusps
+        assert family.filling_hu.contains(filling.hu) and family.streak_strength_hu.contains(filling.streak_strength_hu)
+        assert family.streak_lines.contains(len(filling.streak_angles_rad)) and len(filling.streak_amplitudes) == len(filling.streak_angles_rad)
+        assert all(family.streak_angle_rad.contains(a) for a in filling.streak_angles_rad)
+        assert all(family.streak_amplitude.contains(a) for a in filling.streak_amplitudes)
+
+
+def _render_with(seed: int, **ranges) -> HeadPhantom:
+    return render(dataclasses.replace(HeadFamily(), **ranges).sample(np.random.default_rng(seed), shape=MEDIUM))
+
+
+def test_no_teeth_in_the_family_means_no_teeth_in_the_volume():
+    # Both variants draw the same number of values, so everything else about the head is alike.
+    toothless = _render_with(3, tooth_present=Choice((False,)))
+    full = _render_with(3, tooth_present=Choice((True,)))
+    assert not any(t.present for t in toothless.params.teeth) and all(t.present for t in full.params.teeth)
+    assert np.count_nonzero(np.isin(toothless.labels, TEETH)) == 0
+    assert np.count_nonzero(np.isin(full.labels, TEETH)) > 500
+    assert np.count_nonzero(full.mandible) > np.count_nonzero(toothless.mandible) > 2000
+
+
+def test_a_larger_head_or_a_taller_ramus_gives_a_larger_mandible():
+    small, large = (_render_with(5, head_size=Uniform(size, size)) for size in (0.95, 1.05))
+    volume = (np.count_nonzero(small.mandible), np.count_nonzero(large.mandible))
+    assert 1.2 < volume[1] / volume[0] < 1.5  # (1.05 / 0.95)^3 = 1.35
+    short, tall = (_render_with(5, ramus_height_scale=Uniform(scale, scale)) for scale in (0.94, 1.04))
+    assert np.count_nonzero(tall.mandible) > np.count_nonzero(short.mandible)
+    outside = ~(tall.mandible | short.mandible)
+    np.testing.assert_array_equal(tall.labels[outside], short.labels[outside])  # only the jaw changed
+
+
+def test_narrowed_pose_and_levels_show_in_the_volume():
+    closed = _render_with(8, mouth_closed=Choice((True,)), mandible_cortical_hu=Uniform(1300.0, 1300.0))
+    dense = _render_with(8, mouth_closed=Choice((True,)), mandible_cortical_hu=Uniform(1700.0, 1700.0))
+    assert closed.opening_deg == 0.0 and closed.params.mouth_closed
+    np.testing.assert_array_equal(closed.labels, dense.labels)  # only the level differs
+    gain = dense.hu.astype(np.float64) - closed.hu
+    assert gain.min() >= 0 and 250 < gain.max() <= 400  # the 400 HU step of the shell, blurred
+    near_the_jaw = ndimage.binary_dilation(closed.mandible, iterations=2)
+    assert np.abs(gain[~near_the_jaw]).max() <= 1  # elsewhere the same noise, up to rounding
+
+
+def test_render_refuses_inconsistent_params():
+    params = HeadFamily().sample(np.random.default_rng(1), shape=SMALL, metal=True)
+    missing = dataclasses.replace(params.teeth[params.fillings[0].tooth], present=False)
+    teeth = tuple(missing if i == params.fillings[0].tooth else t for i, t in enumerate(params.teeth))
+    with pytest.raises(InputError, match=r"expected fillings in present teeth \(indices 0-27\), got one in tooth \d+"):
+        render(dataclasses.replace(params, teeth=teeth))
+    with pytest.raises(InputError, match=r"expected a shape \(Z, Y, X\)"):
+        render(dataclasses.replace(params, shape=(4, 96, 96)))
+    with pytest.raises(InputError, match="expected HeadParams, got dict"):
+        render(params_to_dict(params))  # type: ignore[arg-type]

@@ -43,7 +43,7 @@ def test_true_mask_predictor_gives_the_true_mask_aligned_with_the_ct(synthetic_c
     assert report["slice_range"] == [int(holding[0]), int(holding[-1])]
     assert report["slice_range_z_mm"] == pytest.approx([series.affine[2, 3] + k * series.affine[2, 2] for k in holding[[0, -1]]])
     assert report["shape"] == list(SYNTH_SHAPE) and report["series_uid"] == series.series_uid
-    assert set(report["timings_s"]) >= {"read", "preprocess", "infer", "resample", "postprocess", "mesh"}
+    assert set(report["seconds_per_stage"]) >= {"read", "preprocess", "infer", "resample", "postprocess", "mesh"}
 
     vertices, faces = read_stl(out / "mandible.stl")
     assert is_closed(faces) and report["mesh"]["closed"]
@@ -66,7 +66,7 @@ def test_bone_threshold_predictor_inside_a_box_and_formats_subset(synthetic_case
         hu = low + windowed * 2000.0
         inside = np.zeros(batch.shape[2:], bool)
         inside[32:, :] = True
-        return ((hu > 300.0) & inside).astype(np.float32)
+        return np.where((hu > 300.0) & inside, 20.0, -20.0).astype(np.float32)[:, None]
 
     result = segment(synthetic_case / "dicom", tmp_path / "out", predictor=bone_in_box, input_size=64, formats="nifti,json")
     assert [p.name for p in result.paths] == ["mask.nii.gz", "report.json"]
@@ -80,7 +80,7 @@ def test_bone_threshold_predictor_inside_a_box_and_formats_subset(synthetic_case
 
 
 def _nothing(batch):
-    return np.zeros((len(batch), 64, 64), np.float32)
+    return np.full((len(batch), 1, 64, 64), -20.0, np.float32)
 
 
 def test_empty_prediction_writes_mask_overlay_report_and_an_empty_seg_and_skips_the_mesh(synthetic_case, tmp_path, capsys):
@@ -132,7 +132,7 @@ def test_seg_of_a_tilt_corrected_series_is_refused_before_any_work(synthetic_cas
 
     def counting(batch):
         calls.append(len(batch))
-        return np.zeros((len(batch), 64, 64), np.float32)
+        return np.full((len(batch), 1, 64, 64), -20.0, np.float32)
 
     capsys.readouterr()
     with pytest.raises(InputError) as caught:
@@ -173,7 +173,7 @@ def test_a_failure_leaves_nothing_behind(synthetic_case, tmp_path):
     def wrong_size(batch):
         return np.zeros((len(batch), 32, 32), np.float32)
 
-    with pytest.raises(ModelError, match=r"expected predictions of shape \(12, 64, 64\), got \(12, 32, 32\)"):
+    with pytest.raises(ModelError, match=r"expected logits of shape \(12, 1, 64, 64\), got \(12, 32, 32\)"):
         segment(synthetic_case / "dicom", tmp_path / "out", predictor=wrong_size, input_size=64)
     (tmp_path / "file").write_text("")
     with pytest.raises(OutputError, match="expected an output folder, got '.*file' which is a file"):

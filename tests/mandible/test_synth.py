@@ -9,7 +9,9 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
 from medimg.common.dicom_series import read_ct_series
 from medimg.common.errors import InputError, OutputError
+from medimg.common.families import read_params
 from medimg.common.nifti import read_nifti
+from medimg.mandible.phantom import HeadParams, render
 from medimg.mandible.synth import make_head_ct, threshold_baseline, write_synthetic_series
 
 SMALL = (16, 96, 96)
@@ -27,10 +29,20 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_files_written(written):
     out, files = written
-    assert [p.name for p in files[:-1]] == [f"IM{k:04d}.dcm" for k in range(1, 17)]
-    assert all(p.parent == out / "dicom" for p in files[:-1])
-    assert files[-1] == out / "mandible_mask.nii.gz"
-    assert sorted(p.name for p in out.iterdir()) == ["dicom", "mandible_mask.nii.gz"]
+    assert [p.name for p in files[:-2]] == [f"IM{k:04d}.dcm" for k in range(1, 17)]
+    assert all(p.parent == out / "dicom" for p in files[:-2])
+    assert files[-2:] == [out / "params.json", out / "mandible_mask.nii.gz"]
+    assert sorted(p.name for p in out.iterdir()) == ["dicom", "mandible_mask.nii.gz", "params.json"]
+
+
+def test_params_json_renders_the_written_series_again(written):
+    out, _ = written
+    params = read_params(out / "params.json", HeadParams)
+    assert params.shape == SMALL and params.spacing == pytest.approx((7.5, 2.4, 2.4)) and params.fillings == ()
+    again = render(params)
+    np.testing.assert_array_equal(read_ct_series(out / "dicom").volume, again.hu.astype(np.float32))
+    mask, _ = read_nifti(out / "mandible_mask.nii.gz")
+    np.testing.assert_array_equal(mask.astype(bool), again.mandible)
 
 
 def test_series_reads_back_as_the_phantom(written):
@@ -46,7 +58,7 @@ def test_series_reads_back_as_the_phantom(written):
 
 def test_headers_make_a_proper_ct_series(written):
     out, files = written
-    headers = [pydicom.dcmread(p) for p in files[:-1]]
+    headers = [pydicom.dcmread(p) for p in files[:-2]]
     first = headers[0]
     assert first.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
     assert first.SOPClassUID == CTImageStorage == first.file_meta.MediaStorageSOPClassUID

@@ -4,17 +4,15 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from typer.testing import CliRunner
 
-from medimg.cli import app
 from medimg.common.errors import InputError
+from medimg.common.models import load_model
 from medimg.common.tables import read_csv
 from medimg.common.training import TrainingSettings
 from medimg.common.weights import load_weights, save_weights
 from medimg.mandible.models import build_model
-from medimg.mandible.predictor import load_network_with_metadata
 from medimg.mandible.train import (
-    SliceSampler,
+    SliceSamples,
     TrainingCase,
     augment_slice,
     dicom_slice_name,
@@ -23,8 +21,8 @@ from medimg.mandible.train import (
     split_cases,
     train,
 )
+from tests.common.test_training import train_twice_with_cli
 
-runner = CliRunner()
 SIDE = 64
 
 
@@ -61,24 +59,19 @@ def image_data(tmp_path):
 
 def test_train_writes_loadable_weights_and_resumes(tmp_path, image_data):
     # The smallest run that still trains, validates and resumes: 32 x 32 inputs, one batch of two per epoch.
-    common = ["--quiet", "mandible", "train", str(image_data), "-o", str(tmp_path / "run"), "--size", "32", "--width", "0.125",
-              "--batch-size", "2", "--steps-per-epoch", "1", "--device", "cpu", "--arch", "cbam-unet",
-              "--cbam-reduction", "4", "--cbam-kernel", "3"]
-    first = runner.invoke(app, [*common, "--epochs", "1"])
-    assert first.exit_code == 0, first.stderr
-    weights, log = first.stdout.split()
-    assert weights.endswith("weights.safetensors") and log.endswith("train_log.csv")
-    second = runner.invoke(app, [*common, "--epochs", "2"])
-    assert second.exit_code == 0, second.stderr
-    rows = read_csv(log)
-    assert [row["epoch"] for row in rows] == ["1", "2"]
+    weights, rows = train_twice_with_cli([
+        "--quiet", "mandible", "train", str(image_data), "-o", str(tmp_path / "run"), "--size", "32", "--width", "0.125",
+        "--batch-size", "2", "--steps-per-epoch", "1", "--device", "cpu", "--arch", "cbam-unet", "--cbam-reduction", "4",
+        "--cbam-kernel", "3"])
     assert 0.0 <= float(rows[-1]["val_dice"]) <= 1.0 and 0.0 <= float(rows[-1]["val_miou"]) <= 1.0
-    loaded = load_network_with_metadata(None, weights=weights)
-    assert (loaded.arch, loaded.input_size, loaded.window) == ("cbam-unet", 32, (400.0, 2000.0))
-    assert loaded.network.config["width"] == 0.125 and not loaded.network.training
-    assert (loaded.network.config["cbam_reduction"], loaded.network.config["cbam_kernel"]) == (4, 3)
-    _, metadata = load_weights(weights)
+    loaded = load_model(weights=weights)
+    assert loaded.arch == "mandible-cbam-unet" and not loaded.network.training
+    preprocessing = loaded.preprocessing
+    assert (preprocessing["input_size"], preprocessing["window_level"], preprocessing["window_width"]) == (32, 400.0, 2000.0)
+    assert (loaded.config["width"], loaded.config["cbam_reduction"], loaded.config["cbam_kernel"]) == (0.125, 4, 3)
+    metadata = loaded.metadata
     assert metadata["epochs_trained"] == "2" and metadata["validation_cases"] in ("png_case", "labelme_case")
+    assert not {"model_config", "input_size", "window_level", "window_width"} & metadata.keys()  # all in the model header
 
 
 def test_encoder_is_frozen_then_unfrozen_with_the_learning_rate_step(tmp_path, image_data):
@@ -125,16 +118,16 @@ def test_augmentation_moves_image_and_mask_together():
     assert changed == 10
 
 
-def test_sampler_draws_mostly_mandible_slices():
+def test_samples_are_mostly_mandible_slices():
     mask = np.zeros((10, SIDE, SIDE), bool)
     mask[4] = disc(32, 32, 8)  # 1 slice of 10 holds mandible
     case = TrainingCase("c", np.where(mask, 1000.0, -1000.0).astype(np.float32), mask, np.arange(10))
-    always = SliceSampler([case], size=32, level=400.0, width=2000.0, positive_fraction=1.0, augment=False)
-    images, targets = always.batch(np.random.default_rng(0), 6)
-    assert images.shape == (6, 3, 32, 32) and targets.shape == (6, 1, 32, 32)
-    assert all(t.sum() > 0 for t in targets)
-    never = SliceSampler([case], size=32, level=400.0, width=2000.0, positive_fraction=0.0, augment=False)
-    drawn = [never.sample(np.random.default_rng(seed))[1].any() for seed in range(40)]
+    always = SliceSamples([case], size=32, level=400.0, width=2000.0, positive_fraction=1.0, augment=False, length=6, seed=0)
+    samples = [always[i] for i in range(len(always))]
+    assert all(image.shape == (3, 32, 32) and target.shape == (1, 32, 32) for image, target in samples)
+    assert all(target.sum() > 0 for _, target in samples)
+    never = SliceSamples([case], size=32, level=400.0, width=2000.0, positive_fraction=0.0, augment=False, length=40, seed=0)
+    drawn = [never[i][1].any() for i in range(len(never))]
     assert sum(drawn) < 15  # about 1 in 10
 
 

@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 
 from medimg.common.errors import InputError
-from medimg.oct_glands.denoise import _from_unit, _to_unit, denoise_volume, estimate_noise_sigma
+from medimg.oct_glands.denoise import denoise_volume
+from medimg.oct_glands.intensity import from_unit, to_unit
+from medimg.oct_glands.noise import estimate_noise_sigma
 
 
 def _noisy_two_layer(sigma, seed=0, shape=(4, 60, 64)):
@@ -28,8 +30,8 @@ def test_bm3d_removes_most_of_the_noise():
 
 def test_linear_domain_round_trips_through_the_log_transform():
     values = np.arange(256, dtype=np.uint8).reshape(16, 16)
-    np.testing.assert_array_equal(_from_unit(_to_unit(values, "linear"), "linear"), values)
-    np.testing.assert_array_equal(_from_unit(_to_unit(values, "log"), "log"), values)
+    np.testing.assert_array_equal(from_unit(to_unit(values, "linear"), "linear"), values)
+    np.testing.assert_array_equal(from_unit(to_unit(values, "log"), "log"), values)
 
 
 def test_bad_options_are_refused():
@@ -38,3 +40,7 @@ def test_bad_options_are_refused():
         denoise_volume(volume, sigma=1, domain="db")
     with pytest.raises(InputError, match="expected a uint8 volume"):
         denoise_volume(volume.astype(np.float32), sigma=1)
+    with pytest.raises(InputError, match="expected a denoiser among bm3d-reference, got 'nlm'"):
+        denoise_volume(volume, sigma=1, denoiser="nlm")
+    with pytest.raises(InputError, match="expected a BM3D stage among full, hard"):
+        denoise_volume(volume, sigma=1, stage="soft")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 
 import numpy as np
 import pytest
 from skimage.filters import threshold_otsu
 
 from medimg.common.errors import InputError
-from medimg.oct_glands.phantom import Phantom, make_phantom
+from medimg.common.families import Uniform, params_from_dict, params_to_dict, read_params, write_params
+from medimg.oct_glands.phantom import FingertipFamily, FingertipParams, Phantom, make_phantom, render
 
 SHAPE = (160, 128, 160)
 SMALL = (48, 96, 48)
+MEDIUM = (96, 96, 96)  # room for 2-4 ducts, renders in a fraction of a second
+FAMILY = FingertipFamily()
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +137,114 @@ def test_otsu_cannot_find_glands(ph: Phantom) -> None:
 def test_bad_shape_raises_input_error(shape) -> None:
     with pytest.raises(InputError, match="expected a shape"):
         make_phantom(shape)  # type: ignore[arg-type]
+
+
+# ---- randomness as data -------------------------------------------------------------------------
+
+
+def _arrays_equal(a: Phantom, b: Phantom) -> None:
+    for name in ("volume", "glands", "pores", "surface"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+def test_make_phantom_is_render_of_the_sampled_params() -> None:
+    phantom = make_phantom(MEDIUM, seed=1)
+    assert phantom.params == FAMILY.sample(np.random.default_rng(1), MEDIUM)
+    assert phantom.params.shape == MEDIUM
+    _arrays_equal(render(phantom.params), phantom)
+
+
+def test_params_json_round_trip_renders_the_same_volume(tmp_path) -> None:
+    phantom = make_phantom(MEDIUM, seed=0)
+    assert len(phantom.params.ducts) >= 2 and len(phantom.params.vessels) >= 1
+    assert params_from_dict(FingertipParams, params_to_dict(phantom.params)) == phantom.params
+    again = read_params(write_params(tmp_path / "params.json", phantom.params), FingertipParams)
+    assert again == phantom.params
+    _arrays_equal(render(again), phantom)
+
+
+def _check_within_family(params: object, prefix: str = "") -> int:
+    """Assert every field of ``params`` with a ``prefix + name`` range in FAMILY lies in it; count them."""
+    checked = 0
+    for field in dataclasses.fields(params):
+        allowed = getattr(FAMILY, prefix + field.name, None)
+        if allowed is None:
+            continue
+        value = getattr(params, field.name)
+        if hasattr(allowed, "contains"):
+            assert allowed.contains(value), (field.name, value, allowed)
+        else:
+            assert value == allowed, (field.name, value, allowed)
+        checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_every_sampled_value_lies_in_its_family_range(seed: int) -> None:
+    params = FAMILY.sample(np.random.default_rng(seed), SHAPE)
+    ny, _, nx = SHAPE
+    assert params.shape == SHAPE
+    # All but shape, warps, vessels, ducts and the three noise seeds have a range of their own.
+    assert _check_within_family(params) == len(dataclasses.fields(FingertipParams)) - 7
+    assert all(0 <= getattr(params, name) < 2**31 - 1 for name in ("layers_seed", "collagen_seed", "speckle_seed"))
+
+    assert len(params.warps) == 2 * FAMILY.warps_per_scale
+    for k, warp in enumerate(params.warps):
+        scale = "broad" if k < FAMILY.warps_per_scale else "fine"
+        assert getattr(FAMILY, f"{scale}_warp_wavelength").contains(warp.wavelength)
+        assert getattr(FAMILY, f"{scale}_warp_amplitude").contains(warp.amplitude)
+
+    assert 3 <= len(params.vessels) <= 6  # vessel_density per 160 x 160
+    for vessel in params.vessels:
+        assert _check_within_family(vessel, "vessel_") == 4
+        assert FAMILY.vessel_wavelength.contains(vessel.meander_wavelength)
+        assert FAMILY.vessel_wavelength.contains(vessel.wobble_wavelength)
+        assert 0.0 <= vessel.depth_fraction < 1.0
+
+    assert 8 <= len(params.ducts) <= 20
+    margin = FAMILY.pore_margin()
+    for duct in params.ducts:
+        assert _check_within_family(duct, "duct_") == 5
+        assert margin <= duct.pore_y < ny - margin and margin <= duct.pore_x < nx - margin
+        assert np.hypot(duct.tilt_y, duct.tilt_x) <= FAMILY.duct_tilt_max + 1e-9
+    pores = np.array([(d.pore_y, d.pore_x) for d in params.ducts], dtype=float)
+    gaps = np.hypot(*(pores[:, None, :] - pores[None, :, :]).transpose(2, 0, 1))
+    assert gaps[~np.eye(len(pores), dtype=bool)].min() >= FAMILY.pore_spacing
+
+
+def test_fixed_pitch_gives_every_duct_that_pitch() -> None:
+    params = FingertipFamily(duct_pitch=9.0).sample(np.random.default_rng(2), SHAPE)
+    assert params.ducts and {duct.pitch for duct in params.ducts} == {9.0}
+
+
+def test_family_tube_radius_sets_the_rendered_duct_size() -> None:
+    # A zero-width range draws nothing from the generator, so both phantoms share every other value.
+    thin = make_phantom(MEDIUM, seed=0, family=FingertipFamily(duct_tube_radius=Uniform(2.0, 2.0)))
+    thick = make_phantom(MEDIUM, seed=0, family=FingertipFamily(duct_tube_radius=Uniform(2.5, 2.5)))
+    assert {duct.tube_radius for duct in thin.params.ducts} == {2.0}
+    assert {duct.tube_radius for duct in thick.params.ducts} == {2.5}
+    np.testing.assert_array_equal(thin.pores, thick.pores)
+    assert len(thin.pores) >= 2
+    thin_voxels = np.bincount(thin.glands.ravel())[1:]
+    thick_voxels = np.bincount(thick.glands.ravel())[1:]
+    # The labelled cross-section grows with the radius squared: (2.5 / 2)^2 ~ 1.56.
+    assert np.all(thick_voxels > 1.3 * thin_voxels)
+
+
+def test_render_follows_edited_params() -> None:
+    params = FAMILY.sample(np.random.default_rng(0), MEDIUM)
+    without_ducts = render(dataclasses.replace(params, ducts=()))
+    assert without_ducts.pores.shape == (0, 3) and not without_ducts.glands.any()
+    brighter = render(dataclasses.replace(params, level_epidermis=200.0))
+    assert brighter.volume.mean() > render(params).volume.mean() + 2.0
+
+
+def test_render_rejects_what_is_not_fingertip_params() -> None:
+    params = FAMILY.sample(np.random.default_rng(0), MEDIUM)
+    with pytest.raises(InputError, match="expected FingertipParams"):
+        render(params_to_dict(params))  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="expected a shape"):
+        render(dataclasses.replace(params, shape=(96, 64, 96)))
+    stray = dataclasses.replace(params.ducts[0], pore_x=MEDIUM[2])
+    with pytest.raises(InputError, match="expected duct pores"):
+        render(dataclasses.replace(params, ducts=(stray,)))

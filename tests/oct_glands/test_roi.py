@@ -8,11 +8,12 @@ from medimg.oct_glands.roi import extract_blocks, roi_corners
 def test_corners_on_the_stride_grid_for_a_given_shape():
     shape = (200, 100, 170)  # Y, Z, X
     corners = roi_corners(np.zeros((200, 170), np.int32), shape, size=80, stride=40)
-    # y* = 0, 40, 80, 120 (120 + 80 = 200 fits); x* = 0, 40, 80 (120 + 80 > 170)
-    assert len(corners) == 4 * 3
+    # y* = 0, 40, 80, 120 (120 + 80 = 200 fits); x* = 0, 40, 80 (120 + 80 > 170), then 90 = 170 - 80
+    # so that the last 10 columns are predicted too
+    assert len(corners) == 4 * 4
     np.testing.assert_array_equal(np.unique(corners[:, 0]), [0, 40, 80, 120])
-    np.testing.assert_array_equal(np.unique(corners[:, 2]), [0, 40, 80])
-    np.testing.assert_array_equal(corners[:4], [[0, 0, 0], [0, 0, 40], [0, 0, 80], [40, 0, 0]])
+    np.testing.assert_array_equal(np.unique(corners[:, 2]), [0, 40, 80, 90])
+    np.testing.assert_array_equal(corners[:5], [[0, 0, 0], [0, 0, 40], [0, 0, 80], [0, 0, 90], [40, 0, 0]])
 
 
 def test_z_star_is_the_rounded_mean_of_four_b_scans_and_clipped():

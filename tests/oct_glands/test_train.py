@@ -1,12 +1,15 @@
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from medimg.cli import app
 from medimg.common.errors import InputError
-from medimg.common.tables import read_csv
-from medimg.oct_glands.predictor import load_network
+from medimg.common.models import load_model
+from medimg.oct_glands.losses import dice_loss_from_logits
+from medimg.oct_glands.models import INPUT_PREPROCESSING
 from medimg.oct_glands.train import augment, find_pairs
+from tests.common.test_training import train_twice_with_cli
 
 runner = CliRunner()
 
@@ -42,14 +45,18 @@ def test_train_writes_loadable_weights_and_resumes(tmp_path):
     data = tmp_path / "data"
     result = runner.invoke(app, ["--quiet", "oct", "synth", str(data / "f.tif"), "--shape", "80,96,80", "--seed", "5"])
     assert result.exit_code == 0, result.stderr
-    common = ["--quiet", "oct", "train", str(data), "-o", str(tmp_path / "run"), "--crop", "16", "--batch-size", "1",
-              "--steps-per-epoch", "2", "--device", "cpu"]
-    first = runner.invoke(app, [*common, "--epochs", "1"])
-    assert first.exit_code == 0, first.stderr
-    weights, log = first.stdout.split()
-    assert weights.endswith("weights.safetensors") and log.endswith("train_log.csv")
-    second = runner.invoke(app, [*common, "--epochs", "2"])
-    assert second.exit_code == 0, second.stderr
-    assert [row["epoch"] for row in read_csv(log)] == ["1", "2"]
-    network, source = load_network("light", weights=weights)
-    assert source == weights and not network.training
+    weights, _ = train_twice_with_cli(["--quiet", "oct", "train", str(data), "-o", str(tmp_path / "run"), "--crop", "16",
+                                       "--batch-size", "1", "--steps-per-epoch", "2", "--device", "cpu"])
+    loaded = load_model(weights=weights)
+    assert (loaded.arch, loaded.source, loaded.network.training) == ("oct-light", weights, False)
+    assert loaded.preprocessing == INPUT_PREPROCESSING and loaded.metadata["epochs_trained"] == "2"
+
+
+def test_dice_loss_takes_logits():
+    target = torch.zeros(1, 1, 4, 4, 4)
+    target[..., :2, :, :] = 1
+    confident = torch.where(target > 0, 20.0, -20.0)
+    assert dice_loss_from_logits(confident, target).item() == pytest.approx(0.0, abs=1e-6)
+    assert dice_loss_from_logits(-confident, target).item() == pytest.approx(1 - 1 / 65, rel=1e-6)  # the smoothing term stays
+    # logits of 0 are probabilities of one half: 1 - (2 * 16 + 1) / (16 + 32 + 1)
+    assert dice_loss_from_logits(torch.zeros_like(target), target).item() == pytest.approx(1 - 33 / 49, rel=1e-6)

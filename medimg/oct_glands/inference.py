@@ -1,0 +1,95 @@
+"""Stage 4: gland probability of every voxel from the network, over the surface-anchored blocks.
+
+The network of :class:`InferenceOptions` is loaded once (:func:`oct_network`) and shared by every
+scan of a batch. :func:`predict_probability` normalises each block batch
+(:func:`network_input`: the one place where OCT intensities become network inputs), blends the
+blocks' logits with the common tiler (Gaussian importance by default; ``constant`` is the
+paper's plain mean over covering blocks), and applies the weights' output activation once.
+A voxel no block covers gets probability 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from medimg.common.activation import activate
+from medimg.common.errors import InputError, expected
+from medimg.common.models import arch_of
+from medimg.common.predictor import LazyModel, Predictor, model_io
+from medimg.common.tiling import WEIGHTINGS, merge_tiles
+
+DEFAULT_ARCH = "oct-light"
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    model: str = "light"
+    weights: Path | None = None
+    device: str = "auto"
+    batch_size: int = 4
+    weighting: str = "gaussian"
+
+    def __post_init__(self) -> None:
+        if self.weighting not in WEIGHTINGS:
+            raise InputError(expected(f"--weighting among {', '.join(WEIGHTINGS)}", repr(self.weighting)))
+
+
+def oct_network(options: InferenceOptions) -> LazyModel:
+    """The network of ``options``, loaded on first use (channels-last-3d: fast depthwise convs on CPU)."""
+    return LazyModel(arch=arch_of("oct", options.model), weights=options.weights, group="oct", device=options.device,
+                     batch_size=options.batch_size, channels_last=True)
+
+
+def network_input(blocks: np.ndarray, preprocessing: dict) -> np.ndarray:
+    """OCT blocks as the network was trained to see them.
+
+    Parameters
+    ----------
+    blocks : (B, S, S, S) ndarray of uint8 (log-compressed intensity)
+    preprocessing : the weights' ``preprocessing`` entry (``divisor``: intensities are divided by it)
+
+    Returns
+    -------
+    batch : (B, 1, S, S, S) ndarray of float32
+    """
+    divisor = float(preprocessing.get("divisor", 255.0))
+    if not divisor > 0:
+        raise InputError(expected("a positive intensity divisor in the weights' preprocessing", divisor))
+    return (np.asarray(blocks, dtype=np.float32) / np.float32(divisor))[:, None]
+
+
+def predict_probability(
+    read_blocks: Callable[[slice], np.ndarray],
+    corners: np.ndarray,
+    volume_shape: tuple[int, int, int],
+    *,
+    block_size: int,
+    predictor: Predictor,
+    weighting: str = "gaussian",
+    batch_size: int = 4,
+    progress: Callable[[list], Iterable] = lambda items: items,
+) -> np.ndarray:
+    """Blend the network's predictions over all blocks.
+
+    Parameters
+    ----------
+    read_blocks : ``read_blocks(batch) -> (b, S, S, S)`` uint8 blocks at ``corners[batch]``
+    corners : (B, 3) ndarray of int, rows (y*, z*, x*)
+    predictor : ``(b, 1, S, S, S) float32 -> (b, 1, S, S, S)`` logits; a :class:`LazyModel` brings
+        its own preprocessing and output activation, any other callable gets ``oct-light``'s
+
+    Returns
+    -------
+    probability : (Y, Z, X) ndarray of float32 in [0, 1]
+    """
+    preprocessing, output = model_io(predictor, DEFAULT_ARCH)
+    logits = merge_tiles(
+        read_blocks, corners, volume_shape, (block_size,) * 3, predictor=predictor,
+        prepare=lambda blocks: network_input(blocks, preprocessing),
+        weighting=weighting, batch_size=batch_size, progress=progress,
+    )
+    return activate(logits[None], output)[0, 0]

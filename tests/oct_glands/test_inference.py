@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+
+from medimg.common.errors import InputError, ModelError
+from medimg.common.tiling import tile_reader
+from medimg.common.weights import SHIPPED, SHIPPED_DIR, sha256_of
+from medimg.oct_glands.inference import InferenceOptions, network_input, oct_network, predict_probability
+
+
+def test_shipped_light_weights_match_their_digest_and_load_alone():
+    entry = SHIPPED["oct-light"]
+    assert sha256_of(SHIPPED_DIR / entry.filename) == entry.sha256
+    assert (SHIPPED_DIR / entry.card).exists()
+    network = oct_network(InferenceOptions(device="cpu"))
+    model = network.load()
+    assert network.source == "shipped:oct-light" and model.arch == "oct-light" and not model.network.training
+    assert model.preprocessing["divisor"] == 255.0 and model.output["activation"] == "sigmoid"
+
+
+def test_standard_model_needs_explicit_weights():
+    with pytest.raises(ModelError, match="expected --weights for 'oct-standard'"):
+        oct_network(InferenceOptions(model="standard", device="cpu")).load()
+
+
+def test_an_unknown_model_is_refused_before_loading():
+    with pytest.raises(ModelError, match="expected a model among light, standard, got .bogus."):
+        oct_network(InferenceOptions(model="bogus"))
+
+
+def test_an_unknown_weighting_is_refused():
+    with pytest.raises(InputError, match="--weighting among gaussian, constant"):
+        InferenceOptions(weighting="median")
+
+
+def test_weights_of_the_other_architecture_are_refused(tmp_path):
+    from medimg.common.weights import save_weights
+    from medimg.oct_glands.models import build_model
+
+    path = save_weights(tmp_path / "s.safetensors", build_model("standard").state_dict(), arch="oct-standard")
+    with pytest.raises(ModelError, match="expected weights for architecture 'oct-light', got 'oct-standard'"):
+        oct_network(InferenceOptions(weights=path, device="cpu")).load()
+
+
+def test_network_input_divides_by_the_weights_divisor():
+    blocks = np.array([[[[0, 51], [102, 255]]]], dtype=np.uint8)  # (1, 1, 2, 2)
+    batch = network_input(blocks, {"divisor": 255.0})
+    assert batch.shape == (1, 1, 1, 2, 2) and batch.dtype == np.float32
+    np.testing.assert_allclose(batch.ravel(), [0.0, 0.2, 0.4, 1.0], atol=1e-7)
+    with pytest.raises(InputError, match="positive intensity divisor"):
+        network_input(blocks, {"divisor": 0})
+
+
+def test_the_shipped_network_gives_logits_and_the_pipeline_probabilities():
+    network = oct_network(InferenceOptions(device="cpu"))
+    blocks = np.random.default_rng(0).integers(0, 255, (2, 16, 16, 16), dtype=np.uint8)
+    logits = network(network_input(blocks, network.model.preprocessing))
+    assert logits.shape == (2, 1, 16, 16, 16) and logits.dtype == np.float32
+    assert logits.min() < 0 or logits.max() > 1  # raw scores, not probabilities
+    corners = np.array([[0, 0, 0]])
+    probability = predict_probability(lambda b: blocks[:1], corners, (16, 16, 16), block_size=16, predictor=network)
+    np.testing.assert_allclose(probability, 1 / (1 + np.exp(-logits[0, 0].astype(np.float64))), atol=1e-4)  # batch of 2 vs 1: float rounding
+
+
+def test_blocks_blend_their_logits_and_uncovered_voxels_get_zero():
+    # two 4^3 blocks overlapping on x 2-3; block 0 is all 0, block 1 all 255; logit = 4 x - 2
+    blocks = np.stack([np.zeros((4, 4, 4), np.uint8), np.full((4, 4, 4), 255, np.uint8)])
+    corners = np.array([[0, 0, 0], [0, 0, 2]])
+    probability = predict_probability(lambda batch: blocks[batch], corners, (4, 6, 6), block_size=4,
+                                      predictor=lambda batch: 4.0 * batch - 2.0, weighting="constant")
+    sigmoid = lambda t: 1.0 / (1.0 + np.exp(-t))
+    np.testing.assert_allclose(probability[:, :4, :2], sigmoid(-2.0), rtol=1e-6)
+    np.testing.assert_allclose(probability[:, :4, 2:4], 0.5, rtol=1e-6)  # mean of the logits -2 and 2
+    np.testing.assert_allclose(probability[:, :4, 4:], sigmoid(2.0), rtol=1e-6)
+    assert np.all(probability[:, 4:] == 0.0)  # below the blocks: no prediction, probability 0
+
+
+@pytest.mark.slow
+def test_shipped_network_finds_the_phantoms_glands():
+    from medimg.common.metrics import ConfusionCounts
+    from medimg.oct_glands.denoise import denoise_volume
+    from medimg.oct_glands.phantom import make_phantom
+    from medimg.oct_glands.roi import roi_corners
+    from medimg.oct_glands.surface import detect_surface
+    from medimg.oct_glands.threshold import binarize
+
+    phantom = make_phantom((80, 112, 120), seed=999)
+    volume = denoise_volume(phantom.volume)
+    corners = roi_corners(detect_surface(volume), volume.shape)
+    probability = predict_probability(tile_reader(volume, corners, (80,) * 3), corners, volume.shape, block_size=80,
+                                      predictor=oct_network(InferenceOptions(device="cpu")))
+    mask, _ = binarize(probability)
+    assert ConfusionCounts.from_masks(mask, phantom.glands > 0).dice > 0.7
