@@ -58,6 +58,7 @@ def grade(
     as_csv: bool = CsvOption,
     batch_size: int = BatchOption,
     device: str = DeviceOption,
+    report: Optional[Path] = typer.Option(None, "--report", help="Also write the run report (JSON): grades tally, failures, model, timings."),
 ) -> None:
     """Per photo: lesion count, grade (0-3) with its probabilities, and the count-derived grade. Exit 1 if any photo failed."""
     from medimg.acne.pipeline import RECORD_COLUMNS, InferenceOptions, grade_files
@@ -65,7 +66,7 @@ def grade(
 
     fmt = _format(as_json, as_csv)
     options = InferenceOptions(model=model, weights=weights, device=device, batch_size=batch_size)
-    outcome = grade_files(images, options=options, criterion=_criterion(criterion, thresholds))
+    outcome = grade_files(images, options=options, criterion=_criterion(criterion, thresholds), report_path=report)
     if outcome.results or fmt != "table":
         text = render_records(outcome.results, fmt) if outcome.results or fmt == "json" else ",".join(RECORD_COLUMNS)
         typer.echo(text)

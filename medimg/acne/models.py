@@ -63,7 +63,7 @@ from medimg.acne.resnet import ResNetEncoder
 from medimg.acne.vit import ViTEncoder
 from medimg.acne.transforms import ACNE04_MEAN, ACNE04_STD, INPUT_SIZE
 from medimg.common.errors import ModelError, expected
-from medimg.common.models import NetworkSpec, register
+from medimg.common.models import register_group
 
 __all__ = [
     "MODEL_NAMES",
@@ -298,12 +298,5 @@ HEADS_OUTPUT = {"heads": [
     {"name": "grade", "activation": "softmax", "classes": N_GRADES},
 ]}
 
-for _name in MODEL_NAMES:
-    register(NetworkSpec(
-        arch=f"acne-{_name}",
-        build=lambda _model=_name, **config: build_model(_model, **config),
-        config_of=model_config,
-        preprocessing=INPUT_PREPROCESSING,
-        output=HEADS_OUTPUT,
-        shipped="acne-fusion" if _name == "fusion" else None,
-    ))
+register_group("acne", MODEL_NAMES, build_model, config_of=model_config, preprocessing=INPUT_PREPROCESSING, output=HEADS_OUTPUT,
+               shipped={"fusion": "acne-fusion"})

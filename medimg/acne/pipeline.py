@@ -30,8 +30,10 @@ from medimg.acne.labels import GRADE_NAMES, HAYASHI, GradingCriterion, count_to_
 from medimg.acne.inference import InferenceOptions, acne_network, input_preprocessing, network_input, predict_probabilities
 from medimg.common import console
 from medimg.common.batch import BatchOutcome, iter_batch
+from medimg.common.clock import StageClock
 from medimg.common.errors import InputError, expected
 from medimg.common.images import read_image
+from medimg.common.report import RunReport
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 PROBABILITY_COLUMNS = tuple(f"p_{name.replace(' ', '_')}" for name in GRADE_NAMES)
@@ -121,6 +123,7 @@ def grade_images(
     predictor,
     criterion: GradingCriterion = HAYASHI,
     batch_size: int = 8,
+    clock: StageClock | None = None,
 ) -> BatchOutcome[dict]:
     """Grade photos in network batches of ``batch_size``; unreadable files are reported and skipped
     (:func:`medimg.common.batch.iter_batch`), so memory holds one batch of photos at a time.
@@ -143,6 +146,7 @@ def grade_images(
     """
     if batch_size < 1:
         raise InputError(expected("a batch size >= 1", batch_size))
+    clock = clock or StageClock()
     outcome: BatchOutcome[dict] = BatchOutcome()
     pending_files: list[Path] = []
     pending_images: list[np.ndarray] = []
@@ -150,12 +154,17 @@ def grade_images(
 
     def read(path: Path) -> np.ndarray:
         nonlocal preprocessing
-        photo = read_image(path)  # read before the network loads: a bad first file fails fast
-        preprocessing = preprocessing or input_preprocessing(predictor)
-        return network_input(photo, preprocessing)
+        with clock.stage("read"):
+            photo = read_image(path)  # read before the network loads: a bad first file fails fast
+        if preprocessing is None:
+            with clock.stage("load_model"):
+                preprocessing = input_preprocessing(predictor)
+        with clock.stage("preprocess"):
+            return network_input(photo, preprocessing)
 
     def flush() -> None:
-        count_probs, grade_probs = predict_probabilities(np.stack(pending_images), predictor)
+        with clock.stage("infer"):
+            count_probs, grade_probs = predict_probabilities(np.stack(pending_images), predictor)
         outcome.results.extend(grade_records(pending_files, count_probs, grade_probs, criterion=criterion))
         pending_files.clear()
         pending_images.clear()
@@ -176,11 +185,39 @@ def grade_files(
     *,
     options: InferenceOptions = InferenceOptions(),
     criterion: GradingCriterion = HAYASHI,
+    report_path: Path | None = None,
 ) -> BatchOutcome[dict]:
-    """``medimg acne grade``: expand files / folders / globs, load the network once, grade every image."""
+    """``medimg acne grade``: expand files / folders / globs, load the network once, grade every
+    image; with ``report_path``, also write the run report (JSON) there."""
     network = acne_network(options)  # a typo in --model fails now, not after the first image
+    items = [str(item) for item in items]
     paths = expand_inputs(items)
-    outcome = grade_images(paths, predictor=network, criterion=criterion, batch_size=options.batch_size)
+    clock = StageClock()
+    outcome = grade_images(paths, predictor=network, criterion=criterion, batch_size=options.batch_size, clock=clock)
     if outcome.results:
         console.info(f"Graded {len(outcome.results)} image(s) with weights {network.source} on {network.device}")
+    if report_path is not None:
+        grading_report(outcome, items, clock=clock, criterion=criterion, predictor=network).write_json(report_path, inputs=paths)
     return outcome
+
+
+def grading_report(outcome: BatchOutcome[dict], items: Sequence[str], *, clock: StageClock, criterion: GradingCriterion,
+                   predictor=None) -> RunReport:
+    """The run report of a grading batch: how many photos per grade, the mean count, the failures."""
+    records = outcome.results
+    report = RunReport(
+        command="acne grade",
+        input=" ".join(items),
+        results={
+            "images": outcome.total,
+            "graded": len(records),
+            "grade_counts": {name: sum(r["grade"] == g for r in records) for g, name in enumerate(GRADE_NAMES)},
+            "mean_count": float(np.mean([r["count"] for r in records])) if records else None,
+            "criterion": criterion.describe(),
+            "failures": [{"file": failure.item, "error": failure.message} for failure in outcome.failures],
+        },
+        seconds_per_stage=clock.seconds,
+    )
+    if predictor is not None and records:
+        report.use_model(predictor)
+    return report

@@ -20,8 +20,9 @@ their architecture.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +72,23 @@ def register(spec: NetworkSpec) -> NetworkSpec:
         raise ModelError(expected("an arch named '<group>-<name>'", repr(spec.arch)))
     _REGISTRY[spec.arch] = spec
     return spec
+
+
+def register_group(
+    group: str,
+    names: Sequence[str],
+    build: Callable[..., "torch.nn.Module"],
+    *,
+    config_of: Callable[["torch.nn.Module"], dict],
+    preprocessing: dict,
+    output: dict,
+    shipped: dict[str, str] | None = None,
+) -> None:
+    """Register ``<group>-<name>`` for each name, built by ``build(name, **config)``; ``shipped``
+    maps a name to its default weights in :data:`medimg.common.weights.SHIPPED`."""
+    for name in names:
+        register(NetworkSpec(arch=f"{group}-{name}", build=partial(build, name), config_of=config_of,
+                             preprocessing=preprocessing, output=output, shipped=(shipped or {}).get(name)))
 
 
 def _load_plugins() -> None:

@@ -57,7 +57,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from medimg.common.errors import ModelError, expected
-from medimg.common.models import NetworkSpec, register
+from medimg.common.models import register_group
 from medimg.mandible.preprocess import DEFAULT_INPUT_SIZE, DEFAULT_WINDOW, IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = [
@@ -456,12 +456,5 @@ INPUT_PREPROCESSING = {
     "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
 }
 
-for _arch in ARCHS:
-    register(NetworkSpec(
-        arch=f"mandible-{_arch}",
-        build=lambda _model=_arch, **config: build_model(_model, **config),
-        config_of=model_config,
-        preprocessing=INPUT_PREPROCESSING,
-        output={"activation": "sigmoid", "channels": ["mandible"]},
-        shipped="mandible-res-cbam-unet" if _arch == DEFAULT_ARCH else None,
-    ))
+register_group("mandible", ARCHS, build_model, config_of=model_config, preprocessing=INPUT_PREPROCESSING,
+               output={"activation": "sigmoid", "channels": ["mandible"]}, shipped={DEFAULT_ARCH: "mandible-res-cbam-unet"})

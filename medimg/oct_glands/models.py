@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from medimg.common.errors import InputError, ModelError, expected
-from medimg.common.models import NetworkSpec, register
+from medimg.common.models import register_group
 
 __all__ = [
     "BLOCKS",
@@ -283,12 +283,5 @@ def model_config(model: nn.Module) -> dict:
 # uint8 log-compressed intensity scaled to [0, 1], as the shipped weights were trained
 INPUT_PREPROCESSING = {"intensity": "uint8", "divisor": 255.0}
 
-for _name, _shipped in (("light", "oct-light"), ("standard", None)):
-    register(NetworkSpec(
-        arch=f"oct-{_name}",
-        build=lambda _model=_name, **config: build_model(_model, **config),
-        config_of=model_config,
-        preprocessing=INPUT_PREPROCESSING,
-        output={"activation": "sigmoid", "channels": ["gland"]},
-        shipped=_shipped,
-    ))
+register_group("oct", list(MODELS), build_model, config_of=model_config, preprocessing=INPUT_PREPROCESSING,
+               output={"activation": "sigmoid", "channels": ["gland"]}, shipped={"light": "oct-light"})

@@ -98,6 +98,23 @@ def test_an_unreadable_file_fails_the_batch_at_the_end(image_zoo, random_weights
     assert errors[1] == "Error: 1 of 3 images failed"  # the tally comes last
 
 
+def test_the_run_report_tallies_grades_and_failures(image_zoo, random_weights, tmp_path):
+    (tmp_path / "corrupt.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    report_path = tmp_path / "report.json"
+    result = grade(image_zoo / "rgb.png", tmp_path / "corrupt.jpg", image_zoo / "rgb.bmp", "--weights", random_weights,
+                   "--device", "cpu", "--json", "--report", report_path)
+    assert result.exit_code == 1
+    records = json.loads(result.stdout)
+    report = json.loads(report_path.read_text())
+    assert report["command"] == "acne grade" and report["images"] == 3 and report["graded"] == 2
+    assert report["grade_counts"] == {name: sum(r["grade_name"] == name for r in records) for name in ("mild", "moderate", "severe", "very severe")}
+    assert report["mean_count"] == pytest.approx(np.mean([r["count"] for r in records]))
+    assert [f["file"] for f in report["failures"]] == [str(tmp_path / "corrupt.jpg")]
+    assert report["arch"] == "acne-fusion" and report["weights"] == str(random_weights) and report["device"] == "cpu"
+    assert {"read", "load_model", "preprocess", "infer"} <= set(report["seconds_per_stage"])
+    assert report["criterion"].startswith("hayashi: 0-5 mild")
+
+
 def test_a_real_photo_nobody_here_made(random_weights):
     import skimage
 

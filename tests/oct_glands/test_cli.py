@@ -53,10 +53,10 @@ def test_denoise_stage_writes_what_the_function_computes(tmp_path):
 
 
 def test_synth_writes_volume_truth_and_pores(tmp_path):
-    paths = invoke("oct", "synth", tmp_path / "p.tif", "--shape", "48,96,48", "--seed", "3")
+    paths = invoke("oct", "synth", tmp_path / "p.tif", "--shape", "48,96,64", "--seed", "4")
     assert [p.rsplit("/", 1)[1] for p in paths] == ["p.tif", "p_glands.tif", "p_pores.csv", "p_params.json"]
     volume, glands = read_volume(paths[0]), read_volume(paths[1])
-    assert volume.shape == glands.shape == (48, 96, 48) and volume.dtype == np.uint8
+    assert volume.shape == glands.shape == (48, 96, 64) and volume.dtype == np.uint8
     n_pores = len(open(paths[2]).read().splitlines()) - 1
     assert n_pores == glands.max() >= 1
 
