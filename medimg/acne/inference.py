@@ -14,23 +14,20 @@ import numpy as np
 
 from medimg.common.activation import activate
 from medimg.common.images import read_image
-from medimg.common.models import arch_of
-from medimg.common.predictor import LazyModel, Predictor, model_io
+from medimg.common.predictor import LazyModel, NetworkOptions, Predictor, group_network, model_io
 
 DEFAULT_ARCH = "acne-fusion"
 
 
 @dataclass(frozen=True)
-class InferenceOptions:
-    model: str = "fusion"
-    weights: Path | None = None
-    device: str = "auto"
+class InferenceOptions(NetworkOptions):
+    model: str | None = "fusion"
     batch_size: int = 8
 
 
-def acne_network(options: InferenceOptions) -> LazyModel:
+def acne_network(options: InferenceOptions = InferenceOptions()) -> LazyModel:
     """The network of ``options``, loaded on first use; an unknown ``model`` is refused now."""
-    return LazyModel(arch=arch_of("acne", options.model), weights=options.weights, group="acne", device=options.device, batch_size=options.batch_size)
+    return group_network("acne", options, default_model="fusion")
 
 
 def network_input(photo: np.ndarray, preprocessing: dict) -> np.ndarray:

@@ -10,6 +10,7 @@ normalises inputs before and applies :func:`medimg.common.activation.activate` a
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
@@ -63,6 +64,33 @@ def network_predictor(network: "torch.nn.Module", device: "torch.device", *, bat
         return np.concatenate(parts)
 
     return predict
+
+
+@dataclass(frozen=True)
+class NetworkOptions:
+    """Which network a command runs, and where: the ``--model``, ``--weights``, ``--device`` and
+    ``--batch-size`` options every group shares (a group subclasses it for its own defaults).
+
+    ``model`` is a short name within the group (``light``, ``fusion``, ``res-cbam-unet``); None
+    takes the group's default, or with ``weights`` whatever architecture the file holds.
+    """
+
+    model: str | None = None
+    weights: Path | None = None
+    device: str = "auto"
+    batch_size: int = 4
+
+
+def group_network(group: str, options: NetworkOptions, *, default_model: str, channels_last: bool = False) -> "LazyModel":
+    """The :class:`LazyModel` of ``options`` within ``group``; an unknown model is refused now."""
+    from medimg.common.models import arch_of
+
+    if options.model is not None:
+        arch = arch_of(group, options.model)
+    else:
+        arch = f"{group}-{default_model}" if options.weights is None else None
+    return LazyModel(arch=arch, weights=options.weights, group=group, device=options.device, batch_size=options.batch_size,
+                     channels_last=channels_last)
 
 
 class LazyModel:

@@ -91,7 +91,7 @@ def segment(
 
     outcome = segment_many(
         dicom_dirs, output,
-        inference=InferenceOptions(arch=arch, weights=weights, device=device, batch_size=batch_size),
+        inference=InferenceOptions(model=arch, weights=weights, device=device, batch_size=batch_size),
         series_uid=series, correct_tilt=correct_tilt, formats=formats, threshold=threshold,
         keep_largest=not all_components, smoothing=smoothing,
     )
@@ -144,7 +144,7 @@ def infer(
     from medimg.mandible.inference import InferenceOptions
     from medimg.mandible.stages import run_infer
 
-    inference = InferenceOptions(arch=arch, weights=weights, device=device, batch_size=batch_size)
+    inference = InferenceOptions(model=arch, weights=weights, device=device, batch_size=batch_size)
     typer.echo(str(run_infer(ct, output, inference=inference, series_uid=series, correct_tilt=correct_tilt)))
 
 

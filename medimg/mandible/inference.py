@@ -13,9 +13,7 @@ volume (:func:`medimg.common.activation.activate`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -23,8 +21,7 @@ from medimg.common import console
 from medimg.common.activation import activate
 from medimg.common.clock import StageClock
 from medimg.common.errors import InputError, expected
-from medimg.common.models import arch_of
-from medimg.common.predictor import LazyModel, Predictor, model_io
+from medimg.common.predictor import LazyModel, NetworkOptions, Predictor, group_network, model_io
 from medimg.common.tiling import merge_tiles
 
 DEFAULT_ARCH = "mandible-res-cbam-unet"
@@ -32,11 +29,8 @@ SLICE_CHUNK = 32  # slices windowed/resized at once: bounds memory at (32, 3, 51
 
 
 @dataclass(frozen=True)
-class InferenceOptions:
-    arch: str | None = None  # None: the architecture the weights hold (shipped: res-cbam-unet)
-    weights: Path | None = None
-    device: str = "auto"
-    batch_size: int = 8
+class InferenceOptions(NetworkOptions):
+    batch_size: int = 8  # model None: the architecture the weights hold (shipped: res-cbam-unet)
 
 
 def mandible_network(options: InferenceOptions = InferenceOptions()) -> LazyModel:
@@ -45,8 +39,7 @@ def mandible_network(options: InferenceOptions = InferenceOptions()) -> LazyMode
     ``segment`` loads it right after reading a series, so a bad folder fails before the model
     loads and bad weights fail before any output is written.
     """
-    arch = arch_of("mandible", options.arch) if options.arch is not None else (DEFAULT_ARCH if options.weights is None else None)
-    return LazyModel(arch=arch, weights=options.weights, group="mandible", device=options.device, batch_size=options.batch_size)
+    return group_network("mandible", options, default_model=DEFAULT_ARCH.removeprefix("mandible-"))
 
 
 def predict_volume(

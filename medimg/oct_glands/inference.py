@@ -12,36 +12,30 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from medimg.common.activation import activate
 from medimg.common.errors import InputError, expected
-from medimg.common.models import arch_of
-from medimg.common.predictor import LazyModel, Predictor, model_io
+from medimg.common.predictor import LazyModel, NetworkOptions, Predictor, group_network, model_io
 from medimg.common.tiling import WEIGHTINGS, merge_tiles
 
 DEFAULT_ARCH = "oct-light"
 
 
 @dataclass(frozen=True)
-class InferenceOptions:
-    model: str = "light"
-    weights: Path | None = None
-    device: str = "auto"
-    batch_size: int = 4
-    weighting: str = "gaussian"
+class InferenceOptions(NetworkOptions):
+    model: str | None = "light"
+    weighting: str = "gaussian"  # how overlapping blocks blend: see medimg.common.tiling
 
     def __post_init__(self) -> None:
         if self.weighting not in WEIGHTINGS:
             raise InputError(expected(f"--weighting among {', '.join(WEIGHTINGS)}", repr(self.weighting)))
 
 
-def oct_network(options: InferenceOptions) -> LazyModel:
+def oct_network(options: InferenceOptions = InferenceOptions()) -> LazyModel:
     """The network of ``options``, loaded on first use (channels-last-3d: fast depthwise convs on CPU)."""
-    return LazyModel(arch=arch_of("oct", options.model), weights=options.weights, group="oct", device=options.device,
-                     batch_size=options.batch_size, channels_last=True)
+    return group_network("oct", options, default_model="light", channels_last=True)
 
 
 def network_input(blocks: np.ndarray, preprocessing: dict) -> np.ndarray:

@@ -11,7 +11,7 @@ from .conftest import TINY_SIZE, save_tiny_weights
 
 
 def network_of(weights, arch=None):
-    return mandible_network(InferenceOptions(arch=arch, weights=weights, device="cpu"))
+    return mandible_network(InferenceOptions(model=arch, weights=weights, device="cpu"))
 
 
 def test_network_is_rebuilt_from_its_metadata_and_gives_the_same_logits(tiny_weights):
@@ -48,9 +48,9 @@ def test_shipped_weights_are_the_default_and_other_archs_need_weights():
     network = mandible_network(InferenceOptions(device="cpu"))
     assert network.load().arch == "mandible-res-cbam-unet" and network.source == "shipped:mandible-res-cbam-unet"
     with pytest.raises(ModelError, match="expected --weights for 'mandible-unet'"):
-        mandible_network(InferenceOptions(arch="unet")).load()
+        mandible_network(InferenceOptions(model="unet")).load()
     with pytest.raises(ModelError, match="expected a model among cbam-unet, res-cbam-unet, res-unet, unet, got 'foo'"):
-        mandible_network(InferenceOptions(arch="foo"))
+        mandible_network(InferenceOptions(model="foo"))
 
 
 def test_a_custom_predictor_needs_an_input_size_of_a_multiple_of_32():
