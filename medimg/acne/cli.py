@@ -26,6 +26,8 @@ THRESHOLDS_HELP = "Own criterion: upper counts of grades 0, 1, 2 as 'a,b,c' (ove
 
 DeviceOption = typer.Option("auto", "--device", help=DEVICE_HELP)
 ModelOption = typer.Option("fusion", "--model", help=MODEL_HELP)
+# inference: None takes fusion, or whatever network a --weights file holds
+NetworkOption = typer.Option(None, "--model", help=MODEL_HELP + " Default: fusion, or the network --weights holds.", show_default=False)
 WeightsOption = typer.Option(None, "--weights", help="Weights file (.safetensors); default: the shipped fusion weights.")
 CriterionOption = typer.Option(None, "--criterion", help=CRITERION_HELP)
 ThresholdsOption = typer.Option(None, "--thresholds", help=THRESHOLDS_HELP)
@@ -50,7 +52,7 @@ def _format(as_json: bool, as_csv: bool) -> str:
 @cli_command
 def grade(
     images: list[Path] = typer.Argument(..., help="Photos (JPEG, PNG, TIFF, BMP), folders (searched recursively) or glob patterns."),
-    model: str = ModelOption,
+    model: Optional[str] = NetworkOption,
     weights: Optional[Path] = WeightsOption,
     criterion: Optional[str] = CriterionOption,
     thresholds: Optional[str] = ThresholdsOption,
@@ -136,7 +138,7 @@ def train(
 def evaluate(
     data_dir: Path = typer.Argument(..., help="ACNE04-style folder with NNEW_test_k.txt."),
     fold: int = typer.Option(0, "--fold", min=0, help="Fold k: scores NNEW_test_k.txt."),
-    model: str = ModelOption,
+    model: Optional[str] = NetworkOption,
     weights: Optional[Path] = WeightsOption,
     criterion: Optional[str] = CriterionOption,
     thresholds: Optional[str] = ThresholdsOption,

@@ -102,7 +102,7 @@ def evaluate_fold(
     data_dir: Path | str,
     *,
     fold: int,
-    model: str = "fusion",
+    model: str | None = None,
     weights: Path | None = None,
     device: str = "auto",
     criterion: GradingCriterion = HAYASHI,

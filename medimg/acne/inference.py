@@ -21,8 +21,7 @@ DEFAULT_ARCH = "acne-fusion"
 
 @dataclass(frozen=True)
 class InferenceOptions(NetworkOptions):
-    model: str | None = "fusion"
-    batch_size: int = 8
+    batch_size: int = 8  # model None: fusion, or the network a weights file holds
 
 
 def acne_network(options: InferenceOptions = InferenceOptions()) -> LazyModel:

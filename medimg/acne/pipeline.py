@@ -196,6 +196,7 @@ def grade_files(
     outcome = grade_images(paths, predictor=network, criterion=criterion, batch_size=options.batch_size, clock=clock)
     if outcome.results:
         console.info(f"Graded {len(outcome.results)} image(s) with weights {network.source} on {network.device}")
+    outcome.report_failures()
     if report_path is not None:
         grading_report(outcome, items, clock=clock, criterion=criterion, predictor=network).write_json(report_path, inputs=paths)
     return outcome

@@ -8,7 +8,7 @@ missing device: it would fail every input alike) stops the batch at once. A batc
 raises its error as it is, so a single-file command reads like a plain function call.
 
 ``run_one`` sees one item and returns one result, so a distributed engine can later fan the
-same calls out (``mapper`` takes the place of the serial loop, e.g. a Dask ``Client.map``).
+same calls out (a Dask ``Client.map`` in place of the serial loop) under the same policy.
 """
 
 from __future__ import annotations
@@ -42,8 +42,16 @@ class BatchOutcome(Generic[R]):
     def exit_code(self) -> int:
         return 1 if self.failures else 0
 
-    def tally(self, noun: str = "inputs") -> str:
-        return f"{len(self.failures)} of {self.total} {noun} failed"
+    noun: str = "inputs"
+
+    def tally(self) -> str:
+        return f"{len(self.failures)} of {self.total} {self.noun} failed"
+
+    def report_failures(self) -> None:
+        """End stderr with the tally (after a batch of several inputs with failures), so that the
+        failures are not lost above a long batch's lines; call it last."""
+        if self.failures and self.total > 1:
+            console.error_line(self.tally())
 
 
 def iter_batch(
@@ -57,7 +65,8 @@ def iter_batch(
     noun: str = "inputs",
 ) -> Iterator[tuple[T, R]]:
     """Yield ``(item, run_one(item))`` under the batch policy, recording failures in ``outcome``;
-    for consumers that must not hold every result at once (photos graded a network batch at a time)."""
+    for consumers that must not hold every result at once (photos graded a network batch at a time).
+    The consumer ends with ``outcome.report_failures()``."""
     items = list(items)
     outcome.total = len(items)
     for item in progress(items) if progress is not None else items:
@@ -70,9 +79,7 @@ def iter_batch(
             outcome.failures.append(Failure(name_of(item), str(error)))
             continue
         yield item, result
-    if outcome.failures and len(items) > 1:
-        # the tally ends stderr so that the failures are not lost above a long batch's lines
-        console.error_line(outcome.tally(noun))
+    outcome.noun = noun
 
 
 def run_batch(items: Sequence[T], run_one: Callable[[T], R], **policy) -> BatchOutcome[R]:
@@ -87,4 +94,5 @@ def run_batch(items: Sequence[T], run_one: Callable[[T], R], **policy) -> BatchO
     """
     outcome: BatchOutcome[R] = BatchOutcome()
     outcome.results.extend(result for _, result in iter_batch(items, run_one, outcome, **policy))
+    outcome.report_failures()
     return outcome

@@ -63,6 +63,15 @@ DENOISERS: dict[str, DenoiserEntry] = {
 DEFAULT_DENOISER = "bm3d-reference"
 
 
+def denoiser_options(name: str, **candidates: Any) -> Any:
+    """The options dataclass of denoiser ``name`` from those ``candidates`` it declares (a command
+    offers every method's options; each method takes its own). Unknown names are refused."""
+    if name not in DENOISERS:
+        raise InputError(expected(f"a denoiser among {', '.join(DENOISERS)}", repr(name)))
+    options_type = DENOISERS[name].options
+    return options_type(**{f.name: candidates[f.name] for f in fields(options_type) if f.name in candidates})
+
+
 def build_denoiser(name: str = DEFAULT_DENOISER, **options: Any) -> Denoiser:
     """A registered denoiser with its options (unknown names and options are refused by name)."""
     if name not in DENOISERS:

@@ -26,7 +26,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from medimg.common.errors import FormatError, ModelError, expected
+from medimg.common.errors import FormatError, InputError, ModelError, expected
 
 if TYPE_CHECKING:
     import torch
@@ -115,6 +115,9 @@ def network_spec(arch: str) -> NetworkSpec:
     if arch not in _REGISTRY:
         group = str(arch).split("-", 1)[0]
         names = registered(group) or registered()
+        if not names:
+            raise ModelError(expected(f"networks registered through the '{ENTRY_POINT_GROUP}' entry points",
+                                      "none (medimg's install is stale: run 'pip install -e .' or 'make install')"))
         raise ModelError(expected(f"an architecture among {', '.join(names)}", repr(arch)))
     return _REGISTRY[arch]
 
@@ -124,6 +127,8 @@ def arch_of(group: str, model: str) -> str:
     group's models by their short names."""
     arch = f"{group}-{model}"
     names = registered(group)
+    if not names:
+        network_spec(arch)  # says the install is stale
     if arch not in names:
         short = [name[len(group) + 1 :] for name in names]
         raise ModelError(expected(f"a model among {', '.join(short)}", repr(model)))
@@ -244,8 +249,11 @@ def load_model(weights: Path | str | None = None, *, arch: str | None = None, gr
         if arch is not None:
             network_spec(arch)  # an unknown name is told as such, not as a mismatching file
     name = Path(weights).name
-    tensors, metadata = load_weights(weights, arch=arch)
-    header = weights_header(metadata, source=name)
+    try:
+        tensors, metadata = load_weights(weights, arch=arch)
+        header = weights_header(metadata, source=name)
+    except InputError as error:  # a missing or unreadable weights file dooms every input of a batch alike
+        raise ModelError(str(error)) from None
     if group is not None and network_spec(header.arch).group != group:
         raise ModelError(expected(f"{group} weights (an arch among {', '.join(registered(group))})", f"'{header.arch}' in '{name}'"))
     network = build_network(header.arch, header.config)

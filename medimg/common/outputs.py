@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -35,14 +36,20 @@ def atomic_path(target: Path | str, *, inputs: Iterable[Path] = ()) -> Iterator[
     """
     target = Path(target)
     check_not_input(target, inputs)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".part{target.suffix}", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".part{target.suffix}", dir=target.parent)
+    except OSError as error:
+        raise OutputError(expected(f"a writable folder for '{target}'", f"{type(error).__name__}: {error.strerror or error}")) from None
     os.close(handle)
     temporary_path = Path(temporary)
     try:
         yield temporary_path
         os.chmod(temporary_path, 0o666 & ~_current_umask())  # mkstemp makes 0600; outputs get normal permissions
         os.replace(temporary_path, target)
+    except OSError as error:
+        temporary_path.unlink(missing_ok=True)
+        raise OutputError(expected(f"'{target}' written", f"{type(error).__name__}: {error.strerror or error}")) from None
     except BaseException:
         temporary_path.unlink(missing_ok=True)
         raise
@@ -84,6 +91,58 @@ def batch_output_dirs(inputs: Sequence[Path], output: Path | None, tag: str) -> 
         twice = next(name for name in names if names.count(name) > 1)
         raise InputError(expected("inputs with distinct names (their outputs go to one folder)", f"two named like '{twice}'"))
     return [Path(output) / name for name in names]
+
+
+class StagedOutput:
+    """Files written into a hidden folder beside ``out_dir``, moved in together by :meth:`commit`:
+    a run that fails leaves neither a partial set of outputs nor an empty output folder."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        # The first missing ancestor, removed again when nothing is delivered (it would be left empty).
+        self._made = next((folder for folder in reversed(out_dir.parents) if not folder.exists()), None)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.folder = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".part", dir=out_dir.parent))
+        self.names: list[str] = []
+
+    def path(self, name: str) -> Path:
+        self.names.append(name)
+        return self.folder / name
+
+    def commit(self, *, stale: Sequence[str] = ()) -> list[Path]:
+        if not self.names:  # nothing to deliver: no (empty) output folder either
+            self.discard()
+            return []
+        created = not self.out_dir.exists()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        moved: list[Path] = []
+        try:
+            for name in self.names:
+                target = self.out_dir / name
+                os.replace(self.folder / name, target)
+                moved.append(target)
+        except OSError as error:
+            for path in moved:
+                path.unlink(missing_ok=True)
+            if created:
+                shutil.rmtree(self.out_dir, ignore_errors=True)
+            raise OutputError(expected(f"a writable output folder '{self.out_dir}'", f"{type(error).__name__}: {error}")) from None
+        finally:
+            self.discard()
+        for name in stale:
+            (self.out_dir / name).unlink(missing_ok=True)
+        return moved
+
+    def discard(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+        if self._made is not None and not self.out_dir.exists():
+            for folder in (self.out_dir.parent, *self.out_dir.parent.parents):
+                try:
+                    folder.rmdir()  # only while empty: never anything another run put there
+                except OSError:
+                    break
+                if folder == self._made:
+                    break
 
 
 def prepare_output_dir(output: Path | None, input_path: Path, tag: str) -> Path:

@@ -130,6 +130,9 @@ class LazyModel:
             model = load_model(self.weights, arch=self.arch, group=self.group)
             self._predict = network_predictor(model.network, device, batch_size=self.batch_size, channels_last=self.channels_last)
             self._model, self.device = model, str(device)
+            from medimg.common import console
+
+            console.info(f"network {model.arch} from {model.source} on {device}")
         return self._model
 
     @property

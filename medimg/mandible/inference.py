@@ -91,7 +91,7 @@ def predict_volume(
         lambda batch: hu[batch][:, None], starts, hu.shape, (1, rows, columns), predictor=timed_predictor, prepare=prepare, restore=restore,
         weighting="constant", batch_size=chunk, progress=lambda items: console.track(items, description="segment"),
     )
-    return activate(logits[None], output or {"activation": "sigmoid"})[0, 0]
+    return activate(logits[None], output or {"activation": "sigmoid"}, in_place=True)[0, 0]
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,6 @@ def network_settings(
         model = predictor.load()
         weights, device = model.source, predictor.device
         input_size = input_size or int(preprocessing["input_size"])
-        console.info(f"network {model.arch} from {model.source}, input {input_size}x{input_size}")
     if input_size is None:
         raise InputError(expected("the network's input_size with a custom predictor", "none"))
     if int(input_size) < 32 or int(input_size) % 32:

@@ -28,7 +28,7 @@ seg        seg.dcm          DICOM SEG referencing the CT images (optional; refus
 
 Nothing half-written is left behind: ``segment`` writes into a hidden temporary folder beside
 the output folder and moves the files in only once all of them exist
-(:class:`~medimg.mandible.output_folders.StagedOutput`).
+(:class:`~medimg.common.outputs.StagedOutput`).
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ from medimg.common.clock import StageClock
 from medimg.common.errors import InputError, expected
 from medimg.common.report import RunReport
 from medimg.mandible.inference import InferenceOptions, mandible_network, network_settings, predict_volume
-from medimg.mandible.output_folders import FILE_NAMES, StagedOutput, check_output_dir, output_dirs, series_output_dir
+from medimg.common.outputs import StagedOutput
+from medimg.mandible.output_folders import FILE_NAMES, check_output_dir, output_dirs, series_output_dir
 from medimg.mandible.postprocess import (
     DEFAULT_SMOOTHING,
     DEFAULT_THRESHOLD,
@@ -276,6 +277,8 @@ def segment_many(
     """:func:`segment` over several series with one model load, under the common batch policy
     (:func:`medimg.common.batch.run_batch`): a folder that cannot be read or written is reported
     and skipped; model and device errors stop the batch, as they would fail every folder alike."""
+    if "formats" in options:
+        options["formats"] = parse_formats(options["formats"])  # a bad option fails once, not once per series
     dicom_dirs = [Path(d) for d in dicom_dirs]
     targets = dict(zip(dicom_dirs, output_dirs(dicom_dirs, Path(output) if output is not None else None)))
     network = predictor if predictor is not None else mandible_network(inference)

@@ -18,11 +18,13 @@ OUTPUT_HELP = "Output folder (created if missing)."
 AxesOption = typer.Option("YZX", "--axes", help=AXES_HELP)
 DeviceOption = typer.Option("auto", "--device", help=DEVICE_HELP)
 ModelOption = typer.Option("light", "--model", help="Network: light (depthwise-separable) or standard.")
+NetworkOption = typer.Option(None, "--model", show_default=False,
+                             help="Network: light (depthwise-separable) or standard. Default: light, or the network --weights holds.")
 WeightsOption = typer.Option(None, "--weights", help="Weights file (.safetensors); default: the shipped light weights.")
 BatchOption = typer.Option(4, "--batch-size", min=1, help="Blocks per forward pass.")
 WeightingOption = typer.Option(
     "gaussian", "--weighting",
-    help="Blend of overlapping blocks: gaussian (centre voxels count most) or constant (the paper's plain mean).")
+    help="Blend of overlapping blocks' logits: gaussian (centre voxels count most) or constant (a plain mean, as the paper averaged).")
 StrideOption = typer.Option(40, "--stride", min=1, help="Grid step N of the 80^3 blocks (paper: 40 for inference).")
 SmoothOption = typer.Option(0.0, "--smooth", min=0.0, help="Gaussian sigma (voxels) on each B-scan before the gradient; 0 = paper's rule.")
 RisingOption = typer.Option(False, "--rising-only", help="Count only dark-to-bright steps (robust to a glass plate's edge).")
@@ -116,7 +118,7 @@ def crop(
 def infer(
     blocks: Path = typer.Argument(..., help="blocks.tif from 'medimg oct crop'."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help=OUTPUT_HELP + " Default: the blocks' folder."),
-    model: str = ModelOption,
+    model: Optional[str] = NetworkOption,
     weights: Optional[Path] = WeightsOption,
     device: str = DeviceOption,
     batch_size: int = BatchOption,
@@ -189,7 +191,7 @@ def extract(
     rising_only: bool = RisingOption,
     median: int = MedianOption,
     stride: int = StrideOption,
-    model: str = ModelOption,
+    model: Optional[str] = NetworkOption,
     weights: Optional[Path] = WeightsOption,
     device: str = DeviceOption,
     batch_size: int = BatchOption,

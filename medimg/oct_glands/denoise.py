@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from medimg.common import console
-from medimg.common.denoisers import DEFAULT_DENOISER, build_denoiser
+from medimg.common.denoisers import DEFAULT_DENOISER, build_denoiser, denoiser_options
 from medimg.common.errors import InputError, expected
 from medimg.oct_glands.intensity import check_domain, from_unit, to_unit
 
@@ -43,7 +43,7 @@ def denoise_volume(
     from medimg.oct_glands.noise import estimate_noise_sigma
 
     check_domain(domain)
-    method = build_denoiser(denoiser, stage=stage)
+    method = build_denoiser(denoiser, **vars(denoiser_options(denoiser, stage=stage)))
     if volume.dtype != np.uint8:
         raise InputError(expected("a uint8 volume", f"dtype {volume.dtype}"))
     if sigma is None:

@@ -3,8 +3,9 @@
 The network of :class:`InferenceOptions` is loaded once (:func:`oct_network`) and shared by every
 scan of a batch. :func:`predict_probability` normalises each block batch
 (:func:`network_input`: the one place where OCT intensities become network inputs), blends the
-blocks' logits with the common tiler (Gaussian importance by default; ``constant`` is the
-paper's plain mean over covering blocks), and applies the weights' output activation once.
+blocks' logits with the common tiler (Gaussian importance by default; ``constant`` is a plain
+mean of the covering blocks' logits, where the paper averaged probabilities), and applies the
+weights' output activation once, in place.
 A voxel no block covers gets probability 0.
 """
 
@@ -24,8 +25,7 @@ DEFAULT_ARCH = "oct-light"
 
 
 @dataclass(frozen=True)
-class InferenceOptions(NetworkOptions):
-    model: str | None = "light"
+class InferenceOptions(NetworkOptions):  # model None: light, or the network a weights file holds
     weighting: str = "gaussian"  # how overlapping blocks blend: see medimg.common.tiling
 
     def __post_init__(self) -> None:
@@ -86,4 +86,4 @@ def predict_probability(
         prepare=lambda blocks: network_input(blocks, preprocessing),
         weighting=weighting, batch_size=batch_size, progress=progress,
     )
-    return activate(logits[None], output)[0, 0]
+    return activate(logits[None], output, in_place=True)[0, 0]

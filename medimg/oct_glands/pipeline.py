@@ -24,8 +24,9 @@ import numpy as np
 from medimg.common import console
 from medimg.common.batch import BatchOutcome, run_batch
 from medimg.common.clock import StageClock
-from medimg.common.errors import FormatError, InputError, expected
+from medimg.common.errors import FormatError, InputError, OutputError, expected
 from medimg.common.images import write_png
+from medimg.common.outputs import StagedOutput, check_not_input
 from medimg.common.report import RunReport
 from medimg.common.tables import write_csv
 from medimg.common.tiling import tile_reader
@@ -57,6 +58,13 @@ class DenoiseOptions:
     domain: str = "log"
     stage: str = "full"
     denoiser: str = "bm3d-reference"
+
+    def __post_init__(self) -> None:  # bad options fail once, before any scan is read
+        from medimg.common.denoisers import denoiser_options
+        from medimg.oct_glands.intensity import check_domain
+
+        check_domain(self.domain)
+        denoiser_options(self.denoiser, stage=self.stage)
 
 
 @dataclass(frozen=True)
@@ -177,6 +185,9 @@ def run_project(labels_path: Path, output_dir: Path, *, probability_path: Path |
 # ---- extract ------------------------------------------------------------------------------------
 
 
+EXTRACT_FILES = ("pores.csv", "glands.tif", "fingerprint.png", "summary.json")
+
+
 @dataclass
 class ExtractResult:
     pores_csv: Path
@@ -207,6 +218,11 @@ def extract(
     ``predictor`` replaces the network (tests pass a lambda returning logits); by default the
     network of ``options.inference`` is loaded (pass :func:`oct_network` to share one across scans).
     """
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise OutputError(expected("an output folder", f"'{output_dir}' which is a file"))
+    for name in EXTRACT_FILES:
+        check_not_input(output_dir / name, [scan])  # before hours of work, not after
     clock = StageClock(announce=True)
     volume = load_scan(scan, axes=axes)
     if predictor is None:
@@ -243,11 +259,16 @@ def extract(
         "pores": len(pores),
         "gland_voxels": int(sum(p["volume_voxels"] for p in pores)),
     }
-    inputs = [scan]
-    pores_csv = write_csv(output_dir / "pores.csv", pores, PORE_COLUMNS, inputs=inputs)
-    glands_tif = write_volume(output_dir / "glands.tif", labels, metadata={"threshold": threshold}, inputs=inputs)
-    fingerprint_png = write_png(output_dir / "fingerprint.png", draw_pores(fingerprint_image(surface), pores), inputs=inputs)
-    summary_json = report.write_json(output_dir / "summary.json", inputs=inputs)
+    staged = StagedOutput(output_dir)
+    try:
+        write_csv(staged.path("pores.csv"), pores, PORE_COLUMNS)
+        write_volume(staged.path("glands.tif"), labels, metadata={"threshold": threshold})
+        write_png(staged.path("fingerprint.png"), draw_pores(fingerprint_image(surface), pores))
+        report.write_json(staged.path("summary.json"))
+    except BaseException:
+        staged.discard()
+        raise
+    pores_csv, glands_tif, fingerprint_png, summary_json = staged.commit()
     return ExtractResult(pores_csv, glands_tif, fingerprint_png, summary_json, report)
 
 
@@ -262,8 +283,10 @@ def extract_many(scans: list[Path], output: Path | None, *, axes: str = "YZX", o
                  predictor=None) -> BatchOutcome[ExtractResult]:
     """:func:`extract` over several scans with one model load, under the common batch policy
     (:func:`medimg.common.batch.run_batch`: a bad scan is reported and skipped, a bad model stops)."""
-    from medimg.common.outputs import batch_output_dirs, prepare_output_dir
+    from medimg.common.outputs import batch_output_dirs
+    from medimg.common.axes import parse_axes
 
+    parse_axes(axes)  # a bad option fails once, not once per scan
     scans = [Path(scan) for scan in scans]
     network = predictor if predictor is not None else oct_network(options.inference)
     targets = dict(zip(scans, batch_output_dirs(scans, output, OUTPUT_TAG)))
@@ -271,7 +294,6 @@ def extract_many(scans: list[Path], output: Path | None, *, axes: str = "YZX", o
     def run_one(scan: Path) -> ExtractResult:
         if not scan.is_file():
             raise InputError(expected("an existing OCT volume file", f"'{scan}' which does not exist"))
-        directory = prepare_output_dir(targets[scan], scan, OUTPUT_TAG)
-        return extract(scan, directory, axes=axes, options=options, predictor=network)
+        return extract(scan, targets[scan], axes=axes, options=options, predictor=network)
 
     return run_batch(scans, run_one, noun="scans")

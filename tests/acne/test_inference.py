@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from medimg.acne.inference import InferenceOptions, acne_network, input_preprocessing, network_input, predict_probabilities
-from medimg.common.errors import FormatError, ModelError
+from medimg.common.errors import ModelError
 from medimg.common.weights import save_weights
 
 from .conftest import TINY_CONFIG
@@ -71,5 +71,5 @@ def test_weights_of_another_network_or_config_are_refused(tmp_path, random_weigh
     with pytest.raises(ModelError, match="of another shape"):
         acne_network(InferenceOptions(model="resnet", weights=lying)).load()
     broken = save_weights(tmp_path / "broken.safetensors", resnet.state_dict(), arch="acne-resnet", metadata={"config": "{not json"})
-    with pytest.raises(FormatError, match="expected a JSON object under 'config' in the weights metadata"):
+    with pytest.raises(ModelError, match="expected a JSON object under 'config' in the weights metadata"):
         acne_network(InferenceOptions(model="resnet", weights=broken)).load()

@@ -89,4 +89,4 @@ def test_per_item_errors_and_progress_can_be_chosen(capsys):
 def test_an_empty_batch_succeeds():
     outcome = run_batch([], lambda item: item)
     assert outcome.results == [] and outcome.total == 0 and outcome.exit_code == 0
-    assert outcome.tally("files") == "0 of 0 files failed"
+    assert outcome.tally() == "0 of 0 inputs failed"

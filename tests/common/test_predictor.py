@@ -125,7 +125,7 @@ def test_lazy_model_with_an_unknown_arch_fails_at_construction():
 def test_lazy_model_with_a_missing_file_fails_only_when_used(tmp_path):
     lazy = LazyModel(arch="oct-light", weights=tmp_path / "missing.safetensors", device="cpu")
     assert lazy.source == "not loaded"
-    with pytest.raises(InputError, match="does not exist"):
+    with pytest.raises(ModelError, match="does not exist"):
         lazy(np.zeros((1, 1, 8, 8, 8), dtype=np.float32))
 
 

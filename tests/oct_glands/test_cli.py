@@ -102,3 +102,53 @@ def test_bad_inputs_give_one_error_line(tmp_path):
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def _run(*args):
+    return runner.invoke(app, ["--quiet", *map(str, args)])
+
+
+def test_a_bad_weights_file_stops_a_batch_at_once_and_writes_nothing(tmp_path, toy_scan):
+    second = tmp_path / "second.tif"
+    second.write_bytes(toy_scan.read_bytes())
+    (tmp_path / "bad.safetensors").write_bytes(b"not safetensors")
+    result = _run("oct", "extract", toy_scan, second, "-o", tmp_path / "out", "--weights", tmp_path / "bad.safetensors",
+                  "--no-denoise", "--device", "cpu")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == ["Error: expected a safetensors weights file, got 'bad.safetensors' which is not one (SafetensorError)"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_option_is_told_once_before_any_scan_is_read(tmp_path, toy_scan):
+    result = _run("oct", "extract", toy_scan, toy_scan, "--denoiser", "nlm", "--device", "cpu")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == ["Error: expected a denoiser among bm3d-reference, got 'nlm'"]
+    result = _run("oct", "extract", toy_scan, "--axes", "QQQ")
+    assert result.exit_code == 1 and len(result.stderr.splitlines()) == 1
+
+
+def test_weights_name_their_own_network_without_model(tmp_path, toy_scan):
+    import torch
+
+    from medimg.common.models import weights_metadata
+    from medimg.common.weights import save_weights
+    from medimg.oct_glands.models import build_model
+
+    torch.manual_seed(0)
+    network = build_model("standard", channels=[4, 8])
+    weights = save_weights(tmp_path / "standard.safetensors", network.state_dict(), arch="oct-standard",
+                           metadata=weights_metadata("oct-standard", network))
+    out = tmp_path / "out"
+    invoke("oct", "extract", toy_scan, "-o", out, "--weights", weights, "--no-denoise", "--device", "cpu")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["arch"] == "oct-standard" and summary["weights"] == str(weights)
+    assert summary["options"]["inference"]["model"] is None
+
+
+def test_a_failed_extract_leaves_no_partial_outputs(tmp_path, toy_scan, random_weights):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "fingerprint.png").mkdir()  # a folder in the way of one output
+    result = _run("oct", "extract", toy_scan, "-o", out, "--weights", random_weights, "--no-denoise", "--device", "cpu")
+    assert result.exit_code == 1 and result.stderr.startswith("Error: ")
+    assert sorted(p.name for p in out.iterdir()) == ["fingerprint.png"]  # no pores.csv or glands.tif without the rest

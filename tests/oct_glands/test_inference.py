@@ -38,7 +38,8 @@ def test_weights_of_the_other_architecture_are_refused(tmp_path):
 
     path = save_weights(tmp_path / "s.safetensors", build_model("standard").state_dict(), arch="oct-standard")
     with pytest.raises(ModelError, match="expected weights for architecture 'oct-light', got 'oct-standard'"):
-        oct_network(InferenceOptions(weights=path, device="cpu")).load()
+        oct_network(InferenceOptions(model="light", weights=path, device="cpu")).load()
+    assert oct_network(InferenceOptions(weights=path, device="cpu")).load().arch == "oct-standard"  # no --model: the file's own
 
 
 def test_network_input_divides_by_the_weights_divisor():
