@@ -66,8 +66,7 @@ def test_mandible_probabilities_of_a_real_ct_slice_are_unchanged():
         series = read_ct_series(scratch)
     network = mandible_network(InferenceOptions(device="cpu"))
     settings = network_settings(network)
-    probability = predict_volume(series.volume, network, input_size=settings.input_size, level=settings.level, width=settings.width,
-                                 output=settings.output)
+    probability = predict_volume(series.volume, network, **settings.predict_options())
     before = reference["before_probability"].astype(np.float32)
     # logits are now resampled to the CT grid before the sigmoid, not probabilities after it
     assert np.abs(probability - before).max() < 0.02 and np.abs(probability - before).mean() < 1e-3

@@ -10,12 +10,13 @@ Modules, in import order (``cli -> pipeline/evaluate/train -> stages/models -> c
     dataset     ACNE04 split files NNEW_{trainval,test}_k.txt and JPEGImages/
     transforms  the report's test and training transforms (ACNE04 mean/std)
     scores      Precision, SE, SP, YI, MAE, RMSE, AVE_ACC tables
-    synth       synthetic skin photos with known lesion counts, in the ACNE04 layout
+    skin_family synthetic skin: ranges (SkinFamily) -> drawn parameters (SkinParams) -> render
+    synth       synthetic photos with known lesion counts, in the ACNE04 layout (params/ beside them)
     resnet      the CNN backbone (BasicBlock stages)
     vit         the transformer backbone (multi-scale patch embedding with channel attention)
     models      resnet, vit, fusion assembled with their two heads (registry: build_model)
     losses      the LDL KL losses; complexity: parameters and MACs
-    predictor   weights -> network -> batched probabilities
+    inference   which network (common LazyModel), photo -> network input, logits -> both distributions
     pipeline    photos (files, folders, globs) -> per-image records
     train       resumable LDL training on one fold
     evaluate    the report's table on one fold's test split

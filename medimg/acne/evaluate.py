@@ -71,7 +71,8 @@ def evaluate(
     data_dir : path of an ACNE04-style folder
     fold : int
     predictor : callable
-        ``images (B, 3, 224, 224) float32 -> (count_probs (B, 65), grade_probs (B, 4))``.
+        ``images (B, 3, 224, 224) float32 -> (count_logits (B, 65), grade_logits (B, 4))``
+        (a :class:`~medimg.common.predictor.LazyModel` from :func:`~medimg.acne.inference.acne_network`).
     criterion : GradingCriterion
         Grades the predicted counts (the count-derived grade).
 

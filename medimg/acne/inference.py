@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from medimg.common.activation import activate
+from medimg.common.errors import expected
 from medimg.common.images import read_image
 from medimg.common.predictor import LazyModel, NetworkOptions, Predictor, group_network, model_io
 
@@ -40,12 +41,16 @@ def network_input(photo: np.ndarray, preprocessing: dict) -> np.ndarray:
     Returns
     -------
     image : (3, S, S) ndarray of float32
-        Resized to the weights' ``input_size`` and normalised with ACNE04's mean and std
-        (``transforms.test_transform``).
+        Resized (bilinear) to the weights' ``input_size`` and normalised with their ``mean`` and
+        ``std`` (``transforms.test_transform``).
     """
-    from medimg.acne.transforms import test_transform
+    from medimg.acne.transforms import ACNE04_MEAN, ACNE04_STD, test_transform
+    from medimg.common.errors import ModelError
 
-    return test_transform(photo, size=int(preprocessing["input_size"]))
+    if preprocessing.get("resize", "bilinear") != "bilinear":
+        raise ModelError(expected("weights trained on bilinear-resized photos", f"resize {preprocessing['resize']!r}"))
+    return test_transform(photo, size=int(preprocessing["input_size"]), mean=preprocessing.get("mean", ACNE04_MEAN),
+                          std=preprocessing.get("std", ACNE04_STD))
 
 
 def load_input(path: Path, preprocessing: dict) -> np.ndarray:

@@ -32,23 +32,24 @@ def _check_size(name: str, value: int) -> int:
     return value
 
 
-def normalize(image: np.ndarray) -> np.ndarray:
-    """Scale to [0, 1], subtract ACNE04's channel mean, divide by its std, move channels first.
+def normalize(image: np.ndarray, *, mean=ACNE04_MEAN, std=ACNE04_STD) -> np.ndarray:
+    """Scale to [0, 1], subtract the channel mean, divide by the std (ACNE04's by default), move channels first.
 
     Parameters
     ----------
     image : (H, W, 3) ndarray of uint8
+    mean, std : three numbers each, RGB
 
     Returns
     -------
     tensor : (3, H, W) ndarray of float32
     """
     scaled = image.astype(np.float64) / 255.0
-    normalized = (scaled - np.asarray(ACNE04_MEAN)) / np.asarray(ACNE04_STD)
+    normalized = (scaled - np.asarray(mean, dtype=np.float64)) / np.asarray(std, dtype=np.float64)
     return np.ascontiguousarray(normalized.transpose(2, 0, 1), dtype=np.float32)
 
 
-def test_transform(image: np.ndarray, *, size: int = INPUT_SIZE) -> np.ndarray:
+def test_transform(image: np.ndarray, *, size: int = INPUT_SIZE, mean=ACNE04_MEAN, std=ACNE04_STD) -> np.ndarray:
     """Evaluation input: resize to ``size x size`` (bilinear, aspect not kept, as ACNE04's code) and normalise.
 
     Parameters
@@ -64,7 +65,7 @@ def test_transform(image: np.ndarray, *, size: int = INPUT_SIZE) -> np.ndarray:
     _check_image(image)
     size = _check_size("size", size)
     resized = Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR)
-    return normalize(np.asarray(resized, dtype=np.uint8))
+    return normalize(np.asarray(resized, dtype=np.uint8), mean=mean, std=std)
 
 
 # pytest would collect a module-level function named test_*; this keeps it out of test discovery

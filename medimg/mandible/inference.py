@@ -50,6 +50,8 @@ def predict_volume(
     level: float,
     width: float,
     output: dict | None = None,
+    mean=None,
+    std=None,
     clock: StageClock | None = None,
     chunk: int = SLICE_CHUNK,
 ) -> np.ndarray:
@@ -60,6 +62,7 @@ def predict_volume(
     hu : (Z, Y, X) ndarray of float32 (HU)
     predictor : callable, (N, 3, S, S) float32 -> (N, 1, S, S) float32 logits, S = ``input_size``
     output : the weights' output entry (default: a sigmoid)
+    mean, std : the weights' input statistics per channel (default: ImageNet's)
 
     Returns
     -------
@@ -68,11 +71,12 @@ def predict_volume(
     from medimg.mandible.preprocess import resize_slices, to_model_input
 
     clock = clock or StageClock()
+    statistics = {key: value for key, value in (("mean", mean), ("std", std)) if value is not None}
     n_slices, rows, columns = hu.shape
 
     def prepare(tiles: np.ndarray) -> np.ndarray:
         with clock.stage("preprocess"):
-            return to_model_input(tiles[:, 0], size=input_size, level=level, width=width)
+            return to_model_input(tiles[:, 0], size=input_size, level=level, width=width, **statistics)
 
     def timed_predictor(batch: np.ndarray) -> np.ndarray:
         with clock.stage("infer"):
@@ -104,6 +108,13 @@ class NetworkSettings:
     weights: str = "custom predictor"
     device: str = "n/a"
     output: dict | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    def predict_options(self) -> dict:
+        """The keywords of :func:`predict_volume` these settings fix."""
+        return {"input_size": self.input_size, "level": self.level, "width": self.width, "output": self.output,
+                "mean": self.mean, "std": self.std}
 
 
 def network_settings(
@@ -128,4 +139,6 @@ def network_settings(
         raise InputError(expected("an input size that is a multiple of 32", input_size))
     level = float(preprocessing["window_level"]) if level is None else level
     width = float(preprocessing["window_width"]) if width is None else width
-    return NetworkSettings(int(input_size), level, width, weights, device, output)
+    mean, std = preprocessing.get("mean"), preprocessing.get("std")
+    return NetworkSettings(int(input_size), level, width, weights, device, output,
+                           None if mean is None else tuple(mean), None if std is None else tuple(std))

@@ -8,8 +8,9 @@ pieces live in :mod:`~medimg.mandible.inference` (network, slice-wise probabilit
 
 Steps of ``segment``: read the series (:func:`medimg.common.dicom_series.read_ct_series`), window and resize
 each slice to the network's input (:func:`~medimg.mandible.preprocess.to_model_input`), predict
-slice batches on the device, bring the probabilities back to the CT grid
-(:func:`~medimg.mandible.preprocess.to_original_grid`), threshold, keep the largest 3-D component,
+slice batches on the device, bring the logits back to the CT grid
+(:func:`~medimg.mandible.preprocess.resize_slices`) and apply the sigmoid
+(:func:`~medimg.mandible.inference.predict_volume`), threshold, keep the largest 3-D component,
 then write the outputs.
 
 Output files and their coordinates:
@@ -190,7 +191,7 @@ def segment(
         settings = network_settings(predictor, input_size=input_size, level=level, width=width)
     level, width, input_size = settings.level, settings.width, settings.input_size
 
-    probabilities = predict_volume(series.volume, predictor, input_size=input_size, level=level, width=width, output=settings.output, clock=clock)
+    probabilities = predict_volume(series.volume, predictor, **settings.predict_options(), clock=clock)
     with clock.stage("postprocess"):
         mask, mask_notes = mask_from_probabilities(probabilities, threshold=threshold, keep_largest=keep_largest)
     notes += mask_notes

@@ -8,8 +8,8 @@ soft-tissue window would saturate all bone to one white.
 
 Slices that are not square (a 512 x 640 field of view, say) are resized straight to
 ``size x size``: the network sees a slightly stretched head, which is harmless because every
-training slice goes through the same map, and :func:`to_original_grid` stretches the prediction
-back to the stored rows and columns, so the pixel aspect is restored exactly where it matters.
+training slice goes through the same map, and :func:`resize_slices` stretches the prediction
+(logits at inference, :func:`medimg.mandible.inference.predict_volume`) back to the stored rows and columns, so the pixel aspect is restored exactly where it matters.
 """
 
 from __future__ import annotations
@@ -78,7 +78,15 @@ def _check_slices(array: np.ndarray, what: str) -> np.ndarray:
     return array
 
 
-def to_model_input(hu_slices: np.ndarray, *, size: int, level: float = DEFAULT_WINDOW[0], width: float = DEFAULT_WINDOW[1]) -> np.ndarray:
+def to_model_input(
+    hu_slices: np.ndarray,
+    *,
+    size: int,
+    level: float = DEFAULT_WINDOW[0],
+    width: float = DEFAULT_WINDOW[1],
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+) -> np.ndarray:
     """Windowed, resized, 3-channel, ImageNet-normalised slices for the segmentation network.
 
     Parameters
@@ -88,19 +96,22 @@ def to_model_input(hu_slices: np.ndarray, *, size: int, level: float = DEFAULT_W
         Side of the square network input (the paper: 512).
     level, width : float
         Window in HU (default :data:`DEFAULT_WINDOW`).
+    mean, std : one number per network input channel (default: ImageNet's, three channels)
 
     Returns
     -------
-    batch : (Z, 3, size, size) ndarray of float32
+    batch : (Z, C, size, size) ndarray of float32
         Each slice resized straight to ``size x size`` (non-square slices are stretched; see the
-        module docstring), replicated to three channels, then ``(x - mean[c]) / std[c]``.
+        module docstring), replicated to the C = ``len(mean)`` channels, then ``(x - mean[c]) / std[c]``.
     """
     hu_slices = _check_slices(hu_slices, "CT slices")
     if int(size) < 1:
         raise InputError(expected("a positive input size", size))
     resized = resize_slices(window(hu_slices, level=level, width=width), (int(size), int(size)))
-    mean = np.asarray(IMAGENET_MEAN, dtype=np.float32)[None, :, None, None]
-    std = np.asarray(IMAGENET_STD, dtype=np.float32)[None, :, None, None]
+    mean = np.asarray(mean, dtype=np.float32)[None, :, None, None]
+    std = np.asarray(std, dtype=np.float32)[None, :, None, None]
+    if mean.shape != std.shape or not np.all(std > 0):
+        raise InputError(expected("one mean and one positive std per input channel", f"mean {mean.ravel()}, std {std.ravel()}"))
     return (resized[:, None] - mean) / std
 
 

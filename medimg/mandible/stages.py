@@ -158,8 +158,7 @@ def run_infer(
     predictor = predictor if predictor is not None else mandible_network(inference)
     ct = load_ct(ct_source, series_uid=series_uid, correct_tilt=correct_tilt)
     settings = network_settings(predictor, input_size=input_size)
-    probabilities = predict_volume(ct.hu, predictor, input_size=settings.input_size, level=settings.level, width=settings.width,
-                                   output=settings.output)
+    probabilities = predict_volume(ct.hu, predictor, **settings.predict_options())
     return write_nifti(Path(output_dir) / PROBABILITY_FILE, probabilities, ct.affine_ras, inputs=[ct.source])
 
 

@@ -33,7 +33,7 @@ from medimg.common.sampling import EpochSeededDataset
 from medimg.common.training import TrainingResult, TrainingSettings, fit
 from medimg.mandible.evaluate import segmentation_scores
 from medimg.mandible.masks import MASKS_FOLDER, find_nifti_mask, read_case_mask
-from medimg.mandible.preprocess import DEFAULT_WINDOW, to_model_input, to_original_grid
+from medimg.mandible.preprocess import DEFAULT_WINDOW, resize_slices, to_model_input, to_original_grid
 
 IMAGES_FOLDER = "images"
 DICOM_FOLDER = "dicom"
@@ -301,7 +301,9 @@ def validation_counts(network, cases: list[TrainingCase], *, size: int, level: f
         for start in range(0, len(indices), batch_size):
             chunk = indices[start : start + batch_size]
             inputs = to_model_input(case.hu[chunk].astype(np.float32), size=size, level=level, width=width)
-            probabilities = to_original_grid(activate(predict(inputs), output)[:, 0], shape=case.hu.shape[1:])
+            # as predict_volume does: logits back to the slice's grid, then the activation
+            logits = resize_slices(predict(inputs)[:, 0], case.hu.shape[1:])
+            probabilities = activate(logits[:, None], output, in_place=True)[:, 0]
             total = total + ConfusionCounts.from_masks(probabilities >= 0.5, case.mask[chunk])
     network.train(was_training)
     return total
@@ -406,7 +408,6 @@ def train(
 
     preprocessing = {"input_size": input_size, "window_level": level, "window_width": window_width}
     run_entries = {
-        "model_arch": arch,
         "focal_gamma": str(focal_gamma),
         "batch_size": str(batch_size),
         "freeze_epochs": str(frozen_epochs),

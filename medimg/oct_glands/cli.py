@@ -57,7 +57,7 @@ def synth(
     shape: str = typer.Option("160,128,160", "--shape", help="Y,Z,X in voxels (Z >= 96)."),
     seed: int = typer.Option(0, "--seed", help="Random seed: same seed, same phantom."),
 ) -> None:
-    """Write a synthetic fingertip OCT volume with its true glands and pores."""
+    """Write a synthetic fingertip OCT volume with its true glands, pores and drawn parameters (OUT_params.json)."""
     from medimg.oct_glands.synth import parse_shape, write_synthetic_scan
 
     _echo_paths(write_synthetic_scan(output, shape=parse_shape(shape), seed=seed))

@@ -172,9 +172,13 @@ def train(
     network = build_model(model).to(memory_format=torch.channels_last_3d)
     arch = arch_of("oct", model)
 
+    from medimg.oct_glands.models import INPUT_PREPROCESSING
+
+    divisor = float(INPUT_PREPROCESSING["divisor"])  # the scaling network_input applies at inference, recorded in the weights
+
     def loss_fn(net, batch):
-        volumes, glands = batch
-        volumes = volumes.float().div_(255.0).contiguous(memory_format=torch.channels_last_3d)
+        volumes, glands = batch  # uint8 on the device: a quarter of the transfer of float32
+        volumes = volumes.float().div_(divisor).contiguous(memory_format=torch.channels_last_3d)
         return dice_loss_from_logits(net(volumes), glands)
 
     run_entries = {"data_dir": str(data_dir), "crop": str(crop), "batch_size": str(batch_size), "denoise": str(denoise)}

@@ -43,6 +43,9 @@ def test_network_input_resizes_to_the_weights_input_size():
     image = network_input(photo, {"input_size": 64})
     assert image.shape == (3, 64, 64) and image.dtype == np.float32
     assert input_preprocessing(lambda x: x)["input_size"] == 224  # a plain callable gets the fusion defaults
+    # the weights' own statistics are applied: mean 0.5, std 0.25 maps grey 128 to (128/255 - 0.5) / 0.25
+    image = network_input(photo, {"input_size": 8, "mean": [0.5] * 3, "std": [0.25] * 3})
+    np.testing.assert_allclose(image, (128 / 255 - 0.5) / 0.25, rtol=1e-5)
 
 
 def test_default_weights_exist_only_for_fusion():

@@ -88,3 +88,16 @@ def test_batches_give_the_same_logits(tmp_path):
     at_once = mandible_network(InferenceOptions(weights=weights, device="cpu", batch_size=3))(x)
     assert by_two.shape == (3, 1, 32, 32)
     np.testing.assert_allclose(by_two, at_once, atol=1e-5)
+
+
+def test_the_weights_input_statistics_and_channels_reach_the_network():
+    hu = np.full((2, 16, 16), 400.0, np.float32)  # the middle of the default window: 0.5 after windowing
+    seen = []
+
+    def capture(batch):
+        seen.append(batch.copy())
+        return np.zeros((len(batch), 1, 32, 32), np.float32)
+
+    predict_volume(hu, capture, input_size=32, level=400.0, width=2000.0, mean=(0.25,), std=(0.5,))
+    assert seen[0].shape == (2, 1, 32, 32)  # one channel, as the statistics say
+    np.testing.assert_allclose(seen[0], (0.5 - 0.25) / 0.5, rtol=1e-6)
