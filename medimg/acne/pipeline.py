@@ -198,7 +198,10 @@ def grade_files(
         console.info(f"Graded {len(outcome.results)} image(s) with weights {network.source} on {network.device}")
     outcome.report_failures()
     if report_path is not None:
-        grading_report(outcome, items, clock=clock, criterion=criterion, predictor=network).write_json(report_path, inputs=paths)
+        report = grading_report(outcome, items, clock=clock, criterion=criterion, predictor=network)
+        report.options = {"model": options.model, "weights": str(options.weights) if options.weights else None,
+                          "device": options.device, "batch_size": options.batch_size, "criterion": criterion.name}
+        report.write_json(report_path, inputs=paths)
     return outcome
 
 

@@ -41,3 +41,20 @@ def test_region_sigma_is_the_std_inside_the_region_or_none_when_too_small():
     region[:5] = True
     assert region_sigma(values, region, min_voxels=50) == pytest.approx(1.0)
     assert region_sigma(values, region, min_voxels=51) is None
+
+
+def test_a_registered_denoiser_gets_only_the_options_it_declares(monkeypatch):
+    from dataclasses import dataclass
+
+    from medimg.common import denoisers
+    from medimg.oct_glands.denoise import denoise_volume
+
+    @dataclass(frozen=True)
+    class NoOptions:
+        pass
+
+    registry = {**denoisers.DENOISERS, "identity": denoisers.DenoiserEntry(NoOptions, lambda options: lambda image, sigma: image)}
+    monkeypatch.setattr(denoisers, "DENOISERS", registry)
+    assert denoisers.denoiser_options("identity", stage="hard") == NoOptions()
+    volume = np.arange(2 * 4 * 5, dtype=np.uint8).reshape(2, 4, 5)
+    np.testing.assert_array_equal(denoise_volume(volume, sigma=3.0, denoiser="identity", stage="hard"), volume)
