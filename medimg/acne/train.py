@@ -25,7 +25,6 @@ accuracy, count MAE) into ``train_log.csv``. Training resumes from ``run_dir``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,13 +180,12 @@ def validation_scores(network, inputs: np.ndarray, split: LoadedSplit, *, criter
 
 def parse_model_config(text: str | None) -> dict | None:
     """``build_model`` keywords from a JSON object given on the command line (``None`` stays ``None``)."""
+    from medimg.common.tables import json_object
+
     if text is None:
         return None
-    try:
-        config = json.loads(text)
-    except json.JSONDecodeError:
-        config = None
-    if not isinstance(config, dict):
+    config = json_object(text)
+    if config is None:
         raise InputError(expected("a JSON object of build_model keywords, e.g. '{\"embed_dim\": 64}'", repr(text)))
     return config
 

@@ -161,14 +161,13 @@ def weights_metadata(arch: str, network: "torch.nn.Module", *, preprocessing: di
 
 
 def _json_object(metadata: dict[str, str], key: str, source: str) -> dict | None:
+    from medimg.common.tables import json_object
+
     text = metadata.get(key)
     if text is None:
         return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict):
+    value = json_object(text)
+    if value is None:
         raise FormatError(expected(f"a JSON object under '{key}' in the weights metadata", f"{text[:60]!r} in '{source}'"))
     return value
 

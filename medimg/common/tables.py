@@ -34,6 +34,16 @@ def to_json(obj) -> str:
     return json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n"
 
 
+def json_object(text: str) -> dict | None:
+    """``text`` parsed as a JSON object; None when it is not JSON or not an object (the caller
+    says what it expected)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def write_json(path: Path | str, obj, *, inputs: Iterable[Path] = ()) -> Path:
     return write_text_atomic(path, to_json(obj), inputs=inputs)
 
