@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from medimg.common.cli_edge import cli_command
+from medimg.common.cli_edge import cli_command, exit_for
 from medimg.common.device import DEVICE_HELP
 
 app = typer.Typer(help="Skin photo -> acne lesion count and severity grade (ResNet, ViT or their fusion, label-distribution learning).", no_args_is_help=True)
@@ -72,8 +72,7 @@ def grade(
     if outcome.results or fmt != "table":
         text = render_records(outcome.results, fmt) if outcome.results or fmt == "json" else ",".join(RECORD_COLUMNS)
         typer.echo(text)
-    if outcome.failures:
-        raise typer.Exit(1)
+    exit_for(outcome)
 
 
 @app.command()

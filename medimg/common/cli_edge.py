@@ -56,3 +56,9 @@ def cli_command(func: F) -> F:
             raise fail(f"unexpected {type(error).__name__}: {detail} (rerun with --debug for the traceback)") from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def exit_for(outcome) -> None:
+    """End a batch command: exit code 1 when any input failed (each was told on stderr already)."""
+    if outcome.failures:
+        raise typer.Exit(outcome.exit_code)

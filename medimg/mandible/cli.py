@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from medimg.common.cli_edge import cli_command
+from medimg.common.cli_edge import cli_command, exit_for
 from medimg.common.device import DEVICE_HELP
 
 app = typer.Typer(help="Head CT DICOM series -> mandible mask (NIfTI), surface mesh (STL), overlay and statistics.", no_args_is_help=True)
@@ -97,8 +97,7 @@ def segment(
     )
     for result in outcome.results:
         _echo_paths(result.paths)
-    if outcome.failures:
-        raise typer.Exit(1)
+    exit_for(outcome)
 
 
 @app.command()

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from medimg.common.cli_edge import cli_command
+from medimg.common.cli_edge import cli_command, exit_for
 from medimg.common.device import DEVICE_HELP
 
 app = typer.Typer(help="Fingertip OCT volume -> subcutaneous sweat glands -> 2-D pore map.", no_args_is_help=True)
@@ -221,8 +221,7 @@ def extract(
             typer.echo(to_json(result.summary).rstrip("\n"))
         else:
             _echo_paths(result.paths)
-    if outcome.failures:
-        raise typer.Exit(1)
+    exit_for(outcome)
 
 
 @app.command()
