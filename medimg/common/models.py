@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "medimg.networks"
 METADATA_FORMAT = "medimg-weights-2"
-HEADER_KEYS = ("arch", "config", "preprocessing", "output")
 
 
 @dataclass(frozen=True)
@@ -258,8 +257,3 @@ def load_model(weights: Path | str | None = None, *, arch: str | None = None, gr
     network = build_network(header.arch, header.config)
     load_state_into(network, tensors, source=name)
     return LoadedModel(network.eval(), header.arch, header.config, header.preprocessing, header.output, source, metadata)
-
-
-def header_summary(model: LoadedModel) -> dict[str, Any]:
-    """What a run report says about the model it used."""
-    return {"arch": model.arch, "weights": model.source, "config": model.config, "preprocessing": model.preprocessing}
