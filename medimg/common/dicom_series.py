@@ -64,6 +64,26 @@ class SeriesSummary:
     localizers: int  # images whose ImageType says LOCALIZER
 
 
+@dataclass(frozen=True)
+class SpacingRun:
+    """Consecutive source slices with one spacing between neighbours."""
+
+    spacing_mm: float  # along the slice normal
+    first_slice: int  # index into the sorted source slices (``CTSeries.files``)
+    last_slice: int  # inclusive
+
+    def describe(self) -> str:
+        return f"{self.spacing_mm:.2f} mm (slices {self.first_slice}-{self.last_slice})"
+
+
+@dataclass(frozen=True)
+class SliceGrid:
+    """The regular grid along the slice normal that a variable-spacing series was resampled onto."""
+
+    spacing_mm: float
+    slices: int
+
+
 @dataclass(frozen=True, eq=False)
 class CTSeries:
     """A CT series as a volume in Hounsfield units with its place in patient space.
@@ -78,13 +98,26 @@ class CTSeries:
         ``(slice, row, column)`` spacing in mm, in the array's axis order.
     series_uid : str
     files : tuple of Path
-        The files of the slices, in the order of ``volume``'s first axis.
+        The files of the source slices, sorted along the normal: ``volume``'s first axis unless
+        ``resampled_grid`` is set (then ``volume`` has ``resampled_grid.slices`` slices).
     notes : tuple of str
         What was found and handled on the way (also printed on stderr).
     resampled : bool
-        True when the slices were shifted in-plane (gantry tilt correction): ``volume[k]`` then
-        no longer lies on the pixel grid of ``files[k]``, so anything that references the source
-        images pixel for pixel (a DICOM SEG) would be misplaced.
+        True when the slices were shifted in-plane (gantry tilt correction) or interpolated onto a
+        regular grid (variable spacing): ``volume[k]`` then no longer lies on the pixel grid of
+        ``files[k]``, so anything that references the source images pixel for pixel (a DICOM SEG)
+        would be misplaced.
+    spacing_runs : tuple of SpacingRun
+        The runs of equal spacing among the source slices: one for an evenly spaced series (empty
+        for a single slice), several for variable spacing.
+    resampled_grid : SliceGrid or None
+        The regular grid of ``volume`` when variable spacing was resampled, else None.
+    tilt_corrected : bool
+        True when the slices were shifted in-plane onto an orthogonal grid (``correct_tilt``).
+    tilt_deg : float
+        Gantry tilt in degrees, unsigned: how far the stack runs off the slice normal when the
+        slices drift in-plane, else the image plane's obliquity when GantryDetectorTilt confirms
+        it; 0 when none.
     """
 
     volume: np.ndarray
@@ -94,6 +127,10 @@ class CTSeries:
     files: tuple[Path, ...]
     notes: tuple[str, ...]
     resampled: bool = False
+    spacing_runs: tuple[SpacingRun, ...] = ()
+    resampled_grid: SliceGrid | None = None
+    tilt_corrected: bool = False
+    tilt_deg: float = 0.0
 
     @property
     def affine_ras(self) -> np.ndarray:
@@ -424,8 +461,96 @@ def _numbering_note(ordered: list[_Header]) -> str | None:
     return "InstanceNumber order differs from the slice position (shuffled): slices sorted by position"
 
 
-def _check_spacing(folder: Path, uid: str, ordered: list[_Header], heights: np.ndarray) -> float:
-    """The slice spacing of a stack sorted by ``heights`` (mm along the normal), or a verdict."""
+def _tolerance(spacing: float) -> float:
+    """How far a step may differ from ``spacing`` (mm) and still be that spacing."""
+    return max(POSITION_EPSILON_MM, SPACING_TOLERANCE * spacing)
+
+
+def _whole_multiple(step: float, spacing: float) -> int:
+    """k >= 2 when ``step`` is k times ``spacing`` (k - 1 slices missing), else 0."""
+    k = int(np.rint(step / spacing))
+    return k if k >= 2 and abs(step - k * spacing) <= k * _tolerance(spacing) else 0
+
+
+@dataclass
+class _Segment:
+    """Consecutive steps (indices ``first..last`` into the steps, inclusive) of one spacing."""
+
+    first: int
+    last: int
+    spacing: float
+    gaps: list[int]  # steps inside the segment that skip slices (whole multiples of the spacing)
+
+    def regular_steps(self) -> int:
+        return self.last - self.first + 1 - len(self.gaps)
+
+
+def _segments(steps: np.ndarray) -> list[_Segment]:
+    """``steps`` (N - 1,) mm cut into stretches of equal spacing, missing slices folded into theirs."""
+    segments: list[_Segment] = []
+    start = 0
+    for i in range(1, len(steps) + 1):
+        spacing = float(steps[start:i].mean())
+        if i == len(steps) or abs(steps[i] - spacing) > _tolerance(spacing):
+            segments.append(_Segment(start, i - 1, spacing, []))
+            start = i
+    # A lone step that is a whole multiple of a neighbour's spacing is that neighbour's missing
+    # slice(s), not a spacing of its own: fold it (and a matching stretch beyond it) into the neighbour.
+    i = 0
+    while i < len(segments):
+        lone = segments[i]
+        if lone.first != lone.last or lone.gaps:
+            i += 1
+            continue
+        step = float(steps[lone.first])
+        left, right = (segments[i - 1] if i > 0 else None), (segments[i + 1] if i + 1 < len(segments) else None)
+        joined = [n for n in (left, right) if n is not None and _whole_multiple(step, n.spacing)]
+        if not joined:
+            i += 1
+            continue
+        if len(joined) == 2 and abs(left.spacing - right.spacing) > _tolerance(left.spacing):
+            joined = joined[:1]
+        first, last = min(n.first for n in joined + [lone]), max(n.last for n in joined + [lone])
+        gaps = sorted([lone.first] + [g for n in joined for g in n.gaps])
+        regular = np.delete(steps[first:last + 1], np.subtract(gaps, first))
+        merged = _Segment(first, last, float(regular.mean()), gaps)
+        lo = i - 1 if joined[0] is left else i
+        segments[lo:lo + len(joined) + 1] = [merged]
+        i = lo
+    return segments
+
+
+def _is_transition(segments: list[_Segment], i: int) -> bool:
+    """Whether lone step ``i`` joins two runs of different spacings, being no longer than the larger one.
+
+    Such a step is a scanner switching protocol in mid-series (SPEC section 5: 1.08 mm between
+    runs of 4 and 7 mm); anywhere else a lone step is a misplaced slice.
+    """
+    if not 0 < i < len(segments) - 1:
+        return False
+    spacings = sorted((segments[i - 1].spacing, segments[i + 1].spacing))
+    return (
+        min(segments[i - 1].regular_steps(), segments[i + 1].regular_steps()) >= 2
+        and spacings[1] - spacings[0] > _tolerance(spacings[0])
+        and segments[i].spacing <= spacings[1] + _tolerance(spacings[1])
+    )
+
+
+def _check_spacing(folder: Path, uid: str, ordered: list[_Header], heights: np.ndarray) -> tuple[SpacingRun, ...]:
+    """The runs of equal slice spacing of a stack sorted by ``heights`` (mm along the normal), or a verdict.
+
+    Returns
+    -------
+    runs : tuple of SpacingRun
+        One run covering every slice for an evenly spaced stack; several for variable spacing
+        (consecutive runs of different spacings, each at least three slices, joined directly or by
+        one step no longer than the larger spacing).
+
+    Raises
+    ------
+    FormatError
+        Two slices at one position, missing slices inside a run (a gap), or spacing that fits neither.
+    """
     steps = np.diff(heights)
     same = np.flatnonzero(steps <= POSITION_EPSILON_MM)
     if same.size:
@@ -438,29 +563,34 @@ def _check_spacing(folder: Path, uid: str, ordered: list[_Header], heights: np.n
     mean = (heights[-1] - heights[0]) / (len(heights) - 1)
     grid = heights[0] + mean * np.arange(len(heights))
     if np.abs(heights - grid).max() <= max(POSITION_EPSILON_MM, SPACING_TOLERANCE * mean):
-        return float(mean)
+        return (SpacingRun(float(mean), 0, len(heights) - 1),)
 
-    # Not a regular grid: a gap (steps that are whole multiples of the usual one) or uneven spacing.
-    base = float(np.median(steps[steps < 1.5 * steps.min()]))
-    tolerance = max(POSITION_EPSILON_MM, SPACING_TOLERANCE * base)
-    large = np.flatnonzero(steps > 1.5 * base)
-    regular = np.delete(steps, large)
-    multiples = np.rint(steps[large] / base)
-    whole_multiples = np.all(np.abs(steps[large] - multiples * base) <= tolerance * multiples)
-    if large.size and np.all(np.abs(regular - base) <= tolerance) and whole_multiples:
-        first = large[0]
-        missing = int(multiples.sum() - large.size)
-        more = f"; {large.size} gaps, {missing} missing slices in all" if large.size > 1 else ""
+    segments = _segments(steps)
+    gapped = [s for s in segments if s.gaps]
+    if gapped:
+        base = gapped[0].spacing
+        gaps = [g for s in segments for g in s.gaps]
+        multiples = [_whole_multiple(float(steps[g]), s.spacing) for s in segments for g in s.gaps]
+        first = gaps[0]
+        missing = sum(multiples) - len(gaps)
+        more = f"; {len(gaps)} gaps, {missing} missing slices in all" if len(gaps) > 1 else ""
         raise FormatError(expected(
             f"evenly spaced slices in series {uid} ({base:.2f} mm apart)",
-            f"a gap of {steps[first]:.2f} mm (about {int(multiples[0]) - 1} missing slice{'s' if multiples[0] > 2 else ''}) "
+            f"a gap of {steps[first]:.2f} mm (about {multiples[0] - 1} missing slice{'s' if multiples[0] > 2 else ''}) "
             f"between slice positions {heights[first]:.2f} and {heights[first + 1]:.2f} mm "
             f"('{_relative(ordered[first].path, folder)}' and '{_relative(ordered[first + 1].path, folder)}'){more}",
         ))
-    raise FormatError(expected(
-        f"evenly spaced slices in series {uid} (within {SPACING_TOLERANCE:.0%} of the spacing)",
-        f"uneven spacing from {steps.min():.2f} to {steps.max():.2f} mm between neighbouring slices",
-    ))
+
+    runs = [s for s in segments if s.regular_steps() >= 2]
+    lone = [i for i, s in enumerate(segments) if s.regular_steps() < 2]
+    if not all(_is_transition(segments, i) for i in lone):
+        runs = []
+    if len(runs) < 2:
+        raise FormatError(expected(
+            f"evenly spaced slices in series {uid} (within {SPACING_TOLERANCE:.0%} of the spacing)",
+            f"uneven spacing from {steps.min():.2f} to {steps.max():.2f} mm between neighbouring slices",
+        ))
+    return tuple(SpacingRun(s.spacing, s.first, s.last + 1) for s in runs)
 
 
 def _single_slice_spacing(header: _Header, say) -> float:
@@ -494,21 +624,67 @@ def _check_whole_series(path: Path, uid: str) -> None:
         ))
 
 
-def _tilt_note(headers: list[_Header], normal: np.ndarray, say) -> None:
-    tilts = [m.gantry_tilt for m in headers if m.gantry_tilt]
-    if not tilts:
-        return
-    tilt = tilts[0]
-    # When the header's tilt shows up as an oblique image plane, the affine carries it exactly.
+def _plane_tilt(normal: np.ndarray, header_tilt: float | None) -> float:
+    """The image plane's obliquity in degrees when GantryDetectorTilt (within 1 degree) says it is the tilt, else 0."""
+    if not header_tilt:
+        return 0.0
     plane_angle = float(np.degrees(np.arccos(np.clip(np.abs(normal).max(), -1.0, 1.0))))
-    if abs(plane_angle - abs(tilt)) <= 1.0:
-        say(f"gantry tilt {tilt:g} deg (GantryDetectorTilt): the image plane is oblique and the affine follows it")
+    return plane_angle if abs(plane_angle - abs(header_tilt)) <= 1.0 else 0.0
+
+
+def _tilt_note(header_tilt: float | None, normal: np.ndarray, say) -> None:
+    if not header_tilt:
+        return
+    # When the header's tilt shows up as an oblique image plane, the affine carries it exactly.
+    if _plane_tilt(normal, header_tilt):
+        say(f"gantry tilt {header_tilt:g} deg (GantryDetectorTilt): the image plane is oblique and the affine follows it")
     else:
         say(
-            f"GantryDetectorTilt says {tilt:g} deg but the slice geometry shows no such tilt: "
+            f"GantryDetectorTilt says {header_tilt:g} deg but the slice geometry shows no such tilt: "
             "trusting ImagePositionPatient/ImageOrientationPatient",
             warn=True,
         )
+
+
+def _runs_text(runs: tuple[SpacingRun, ...], positions: np.ndarray, tilt_deg: float) -> str:
+    """"2 spacing runs: 4.00 mm (slices 0-13) and 7.00 mm (slices 14-27) along the slice normal (...)"."""
+    listed = [run.describe() for run in runs]
+    text = f"{len(runs)} spacing runs: {', '.join(listed[:-1])} and {listed[-1]} along the slice normal"
+    # Under a gantry tilt the table steps (what the headers' positions show) are longer than the
+    # plane-to-plane spacing; both are said so that either can be recognised.
+    centre = [float(np.linalg.norm(np.diff(positions[r.first_slice:r.last_slice + 1], axis=0), axis=1).mean()) for r in runs]
+    extra = []
+    if any(f"{c:.2f}" != f"{r.spacing_mm:.2f}" for c, r in zip(centre, runs)):
+        extra.append(f"{', '.join(f'{c:.2f}' for c in centre[:-1])} and {centre[-1]:.2f} mm between slice centres")
+    if tilt_deg:
+        extra.append(f"gantry tilt {tilt_deg:.1f} deg")
+    return text + (f" ({'; '.join(extra)})" if extra else "")
+
+
+def _slice_grid(runs: tuple[SpacingRun, ...], heights: np.ndarray) -> tuple[SliceGrid, np.ndarray]:
+    """The regular grid for variable spacing and its (M,) float64 heights along the normal (mm).
+
+    The spacing is the smallest run's (as dcm2niix chooses: no run loses resolution); the grid
+    starts at the first slice and has round(extent / spacing) + 1 slices, so it ends within half
+    a spacing of the last slice.
+    """
+    spacing = min(run.spacing_mm for run in runs)
+    count = int(np.rint((heights[-1] - heights[0]) / spacing)) + 1
+    return SliceGrid(spacing, count), heights[0] + spacing * np.arange(count)
+
+
+def _resample_slices(volume: np.ndarray, heights: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """(Z, Y, X) float32 slices at ``heights`` (Z,) -> (M, Y, X) float32 at ``targets`` (M,), mm along the normal.
+
+    Linear interpolation in HU between the two neighbouring source slices; a target beyond the
+    first or last slice (by under half a grid step) takes that slice's values.
+    """
+    below = np.clip(np.searchsorted(heights, targets, side="right") - 1, 0, len(heights) - 2)
+    weights = np.clip((targets - heights[below]) / (heights[below + 1] - heights[below]), 0.0, 1.0)
+    resampled = np.empty((len(targets), *volume.shape[1:]), dtype=np.float32)
+    for m, (k, w) in enumerate(zip(below, weights)):
+        resampled[m] = (1.0 - w) * volume[k] + w * volume[k + 1]
+    return resampled
 
 
 # --------------------------------------------------------------------------------------------
@@ -570,7 +746,7 @@ def _correct_tilt(volume: np.ndarray, drift_rows: np.ndarray, drift_columns: np.
 # The reader
 
 
-def read_ct_series(folder: Path | str, *, series_uid: str | None = None, correct_tilt: bool = False) -> CTSeries:
+def read_ct_series(folder: Path | str, *, series_uid: str | None = None, correct_tilt: bool = False, resample: bool = True) -> CTSeries:
     """Read one CT series from a folder of DICOM files as a volume in Hounsfield units.
 
     Parameters
@@ -584,12 +760,17 @@ def read_ct_series(folder: Path | str, *, series_uid: str | None = None, correct
     correct_tilt : bool
         A stack acquired with gantry tilt is refused unless this is set; then each slice is
         shifted in-plane (linear interpolation, new pixels at -1024 HU) onto an orthogonal grid.
+    resample : bool
+        A series whose slices come in runs of different spacings (finer through the skull base,
+        say) is interpolated along the normal onto one regular grid at the smallest run's spacing
+        (linear in HU between neighbouring slices, first to last slice), as dcm2niix and ITK do;
+        False refuses it instead. Missing slices inside a run are refused either way.
 
     Returns
     -------
     CTSeries
-        ``volume`` (Z, Y, X) float32 HU, ``affine`` (4, 4) float64 to LPS mm, notes, and
-        ``resampled`` (True after tilt correction).
+        ``volume`` (Z, Y, X) float32 HU, ``affine`` (4, 4) float64 to LPS mm, notes, the spacing
+        runs, and ``resampled`` (True after tilt correction or resampling onto a regular grid).
 
     Raises
     ------
@@ -598,7 +779,8 @@ def read_ct_series(folder: Path | str, *, series_uid: str | None = None, correct
         one file of a series whose other slices sit beside it.
     FormatError
         No DICOM images, missing geometry, mixed orientations, missing slices, uneven spacing,
-        gantry tilt (without ``correct_tilt``), or pixel data that cannot be decoded.
+        variable spacing (without ``resample``), gantry tilt (without ``correct_tilt``), or pixel
+        data that cannot be decoded.
     """
     notes: list[str] = []
 
@@ -627,48 +809,74 @@ def read_ct_series(folder: Path | str, *, series_uid: str | None = None, correct
         say(numbering)
 
     positions = np.array([m.position for m in ordered], dtype=np.float64)
+    runs: tuple[SpacingRun, ...] = ()
+    header_tilt = next((m.gantry_tilt for m in ordered if m.gantry_tilt), None)
+    tilt_deg = _plane_tilt(normal, header_tilt)
     if len(ordered) == 1:
         slice_spacing = _single_slice_spacing(ordered[0], say)
         drift_rows = drift_columns = np.zeros(1)
     else:
-        slice_spacing = _check_spacing(folder, uid, ordered, heights)
+        runs = _check_spacing(folder, uid, ordered, heights)
+        slice_spacing = runs[0].spacing_mm
         # Where each slice sits in-plane relative to the first, in pixels: zero for a straight stack.
         offsets = positions - positions[0]
         offsets -= np.outer(offsets @ normal, normal)
         drift_rows, drift_columns = offsets @ column / row_spacing, offsets @ row / column_spacing
         drift = float(np.hypot(drift_rows, drift_columns).max())
         if drift > TILT_TOLERANCE_PIXELS:
+            # A drifting stack's tilt is the angle it runs off the normal, whatever the image plane does.
             along = positions[-1] - positions[0]
-            angle = float(np.degrees(np.arctan2(np.linalg.norm(along - np.dot(along, normal) * normal), abs(np.dot(along, normal)))))
-            header_tilt = next((m.gantry_tilt for m in ordered if m.gantry_tilt), None)
+            tilt_deg = float(np.degrees(np.arctan2(np.linalg.norm(along - np.dot(along, normal) * normal), abs(np.dot(along, normal)))))
+        if len(runs) > 1 and not resample:
+            raise FormatError(expected(
+                f"evenly spaced slices in series {uid}",
+                f"{_runs_text(runs, positions, tilt_deg)}; rerun without --no-resample (resample=True) to resample them "
+                f"onto one regular grid of {min(r.spacing_mm for r in runs):.2f} mm, as dcm2niix does",
+            ))
+        if drift > TILT_TOLERANCE_PIXELS:
             said = f"; GantryDetectorTilt {header_tilt:g} deg" if header_tilt is not None else ""
             if not correct_tilt:
+                also = f"; the slices also come in {_runs_text(runs, positions, 0.0)}" if len(runs) > 1 else ""
                 raise FormatError(expected(
                     f"slices stacked along their normal in series {uid}",
-                    f"gantry tilt: the stack runs {angle:.1f} deg off the slice normal (in-plane drift {drift:.1f} pixels "
+                    f"gantry tilt: the stack runs {tilt_deg:.1f} deg off the slice normal (in-plane drift {drift:.1f} pixels "
                     f"over {len(ordered)} slices{said}); rerun with --correct-tilt (correct_tilt=True) to shift the slices "
-                    "onto an orthogonal grid, or reslice the series",
+                    f"onto an orthogonal grid, or reslice the series{also}",
                 ))
             # One line for the tilt: the header's angle, when there is one, is said here next to the measured one
             # (_tilt_note compares it with the image plane, which a drifting stack need not tilt at all).
             header_said = f" (GantryDetectorTilt {header_tilt:g} deg)" if header_tilt is not None else ""
             say(
-                f"gantry tilt {angle:.1f} deg{header_said}: slices shifted in-plane by up to {drift:.1f} pixels onto an orthogonal grid "
+                f"gantry tilt {tilt_deg:.1f} deg{header_said}: slices shifted in-plane by up to {drift:.1f} pixels onto an orthogonal grid "
                 f"(linear interpolation, {AIR_HU:g} HU outside the scanned field)",
                 warn=True,
             )
         else:
             drift_rows = drift_columns = np.zeros(len(ordered))
-    resampled = bool(np.any(drift_rows) or np.any(drift_columns))
-    if not resampled:
-        _tilt_note(ordered, normal, say)
+    tilt_corrected = bool(np.any(drift_rows) or np.any(drift_columns))
+    if not tilt_corrected:
+        _tilt_note(header_tilt, normal, say)
+
+    grid = targets = None
+    if len(runs) > 1:
+        grid, targets = _slice_grid(runs, heights)
+        slice_spacing = grid.spacing_mm
+        say(
+            f"variable slice spacing, {_runs_text(runs, positions, tilt_deg)}: resampled onto a regular grid of {grid.slices} "
+            f"slices {grid.spacing_mm:.2f} mm apart (the smallest spacing, as dcm2niix; linear interpolation in HU)",
+            warn=True,
+        )
 
     rows, columns = ordered[0].rows, ordered[0].columns
     volume = np.empty((len(ordered), rows, columns), dtype=np.float32)
     for k, member in enumerate(ordered):
         volume[k] = _hounsfield(member.path, folder, rows, columns)
-    if resampled:
+    # Tilt first: once each slice is shifted onto the first one's in-plane grid, the stack runs
+    # along the normal and can be interpolated between neighbours pixel for pixel.
+    if tilt_corrected:
         volume = _correct_tilt(volume, drift_rows, drift_columns)
+    if targets is not None:
+        volume = _resample_slices(volume, heights, targets)
 
     affine = np.eye(4)
     affine[:3, 0] = row * column_spacing
@@ -682,5 +890,9 @@ def read_ct_series(folder: Path | str, *, series_uid: str | None = None, correct
         series_uid=uid,
         files=tuple(m.path for m in ordered),
         notes=tuple(notes),
-        resampled=resampled,
+        resampled=tilt_corrected or grid is not None,
+        spacing_runs=runs,
+        resampled_grid=grid,
+        tilt_corrected=tilt_corrected,
+        tilt_deg=tilt_deg,
     )

@@ -16,9 +16,13 @@ ARCH_NAMES = "unet, res-unet, cbam-unet, res-cbam-unet"
 SEGMENT_OUTPUT_HELP = "Output folder; default: DICOM_DIR_mandible/ beside each input. With several inputs, one subfolder each."
 FORMAT_HELP = (
     "Outputs, comma-separated: nifti (mask.nii.gz), stl (mandible.stl, LPS mm), png (overlay.png), json (report.json), "
-    "seg (seg.dcm, DICOM SEG; not with --correct-tilt on a tilted series)."
+    "seg (seg.dcm, DICOM SEG; not for a series tilt-corrected or resampled from variable spacing)."
 )
 TILT_HELP = "Shift gantry-tilted slices onto an orthogonal grid instead of refusing them."
+RESAMPLE_HELP = (
+    "Refuse a series whose slices come in runs of different spacings, instead of resampling it (as dcm2niix does) "
+    "onto one regular grid at the smallest spacing."
+)
 FREEZE_HELP = "Epochs with the encoder frozen (with --encoder-weights) before the lr drops x0.1."
 ENCODER_HELP = "Pretrained ResNet-50 encoder: .safetensors or a torch.save .pth state dict (read without unpickling), our keys or torchvision's resnet50 keys."
 VALIDATION_CASE_HELP = "Hold out this case (repeatable); overrides --validation-fraction."
@@ -31,6 +35,8 @@ CbamKernelOption = typer.Option(7, "--cbam-kernel", min=1, help="CBAM spatial-at
 SeriesOption = typer.Option(None, "--series", help=SERIES_HELP)
 StageSeriesOption = typer.Option(None, "--series", help=SERIES_HELP + " (CT given as a DICOM folder)")
 StageTiltOption = typer.Option(False, "--correct-tilt", help=TILT_HELP + " (CT given as a DICOM folder)")
+NoResampleOption = typer.Option(False, "--no-resample", help=RESAMPLE_HELP)
+StageNoResampleOption = typer.Option(False, "--no-resample", help=RESAMPLE_HELP + " (CT given as a DICOM folder)")
 WeightsOption = typer.Option(None, "--weights", help="Weights from 'medimg mandible train' (.safetensors); default: shipped.")
 ArchOption = typer.Option(None, "--arch", help=f"Require this architecture ({ARCH_NAMES}); default: whatever the weights hold.")
 ThresholdOption = typer.Option(0.5, "--threshold", help="Probability at or above which a voxel is mandible, strictly between 0 and 1.")
@@ -77,6 +83,7 @@ def segment(
     formats: str = typer.Option("nifti,stl,png,json", "--format", help=FORMAT_HELP),
     series: Optional[str] = SeriesOption,
     correct_tilt: bool = typer.Option(False, "--correct-tilt", help=TILT_HELP),
+    no_resample: bool = NoResampleOption,
     weights: Optional[Path] = WeightsOption,
     arch: Optional[str] = ArchOption,
     threshold: float = ThresholdOption,
@@ -92,7 +99,7 @@ def segment(
     outcome = segment_many(
         dicom_dirs, output,
         inference=InferenceOptions(model=arch, weights=weights, device=device, batch_size=batch_size),
-        series_uid=series, correct_tilt=correct_tilt, formats=formats, threshold=threshold,
+        series_uid=series, correct_tilt=correct_tilt, resample=not no_resample, formats=formats, threshold=threshold,
         keep_largest=not all_components, smoothing=smoothing,
     )
     for result in outcome.results:
@@ -107,6 +114,7 @@ def volume(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help=STAGE_OUTPUT_HELP + "DICOM_DIR_mandible/ beside the folder."),
     series: Optional[str] = SeriesOption,
     correct_tilt: bool = typer.Option(False, "--correct-tilt", help=TILT_HELP),
+    no_resample: bool = NoResampleOption,
     list_only: bool = typer.Option(False, "--list", help="Only list the series in the folder (pick one for --series); writes nothing."),
     as_json: bool = typer.Option(False, "--json", help="With --list: JSON instead of a table."),
 ) -> None:
@@ -122,7 +130,7 @@ def volume(
 
         typer.echo(render_records(series_records(dicom_dir), "json" if as_json else "table"))
         return
-    typer.echo(str(run_volume(dicom_dir, output, series_uid=series, correct_tilt=correct_tilt)))
+    typer.echo(str(run_volume(dicom_dir, output, series_uid=series, correct_tilt=correct_tilt, resample=not no_resample)))
 
 
 @app.command()
@@ -138,13 +146,16 @@ def infer(
     device: str = DeviceOption,
     series: Optional[str] = StageSeriesOption,
     correct_tilt: bool = StageTiltOption,
+    no_resample: bool = StageNoResampleOption,
 ) -> None:
     """Stage 2: slice-wise network inference -> probability.nii.gz (float32 in [0, 1], the CT's grid)."""
     from medimg.mandible.inference import InferenceOptions
     from medimg.mandible.stages import run_infer
 
     inference = InferenceOptions(model=arch, weights=weights, device=device, batch_size=batch_size)
-    typer.echo(str(run_infer(ct, output, inference=inference, series_uid=series, correct_tilt=correct_tilt)))
+    typer.echo(str(run_infer(
+        ct, output, inference=inference, series_uid=series, correct_tilt=correct_tilt, resample=not no_resample
+    )))
 
 
 @app.command()
@@ -185,12 +196,14 @@ def overlay(
     width: Optional[float] = typer.Option(None, "--width", min=0.0, help="Window width in HU; default: the bone window's."),
     series: Optional[str] = StageSeriesOption,
     correct_tilt: bool = StageTiltOption,
+    no_resample: bool = StageNoResampleOption,
 ) -> None:
     """Stage 5: montage of axial slices with the mask in orange -> overlay.png."""
     from medimg.mandible.stages import run_overlay
 
     path = run_overlay(
-        ct, mask_file, output, level=level, width=width, series_uid=series, correct_tilt=correct_tilt
+        ct, mask_file, output, level=level, width=width, series_uid=series, correct_tilt=correct_tilt,
+        resample=not no_resample,
     )
     typer.echo(str(path))
 

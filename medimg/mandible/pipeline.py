@@ -132,6 +132,7 @@ def segment(
     input_size: int | None = None,
     series_uid: str | None = None,
     correct_tilt: bool = False,
+    resample: bool = True,
     formats: Iterable[str] = DEFAULT_FORMATS,
     threshold: float = DEFAULT_THRESHOLD,
     level: float | None = None,
@@ -165,8 +166,8 @@ def segment(
     Raises
     ------
     InputError
-        Besides the reader's verdicts: ``seg`` asked for a tilt-corrected (resampled) series, whose
-        mask does not lie on the source images' pixel grid.
+        Besides the reader's verdicts: ``seg`` asked for a tilt-corrected or resampled (variable
+        spacing) series, whose mask does not lie on the source images' pixel grid.
     OutputError
         ``out_dir`` is a file, or is (inside) the DICOM folder.
     """
@@ -179,11 +180,15 @@ def segment(
     check_output_dir(out_dir, dicom_dir=dicom_dir)
     clock = StageClock()
     with clock.stage("read"):
-        series = read_ct_series(dicom_dir, series_uid=series_uid, correct_tilt=correct_tilt)
+        series = read_ct_series(dicom_dir, series_uid=series_uid, correct_tilt=correct_tilt, resample=resample)
     if series.resampled and "seg" in formats:
+        done = [word for word, happened in (
+            ("tilt-corrected", series.tilt_corrected),
+            (f"resampled from {len(series.spacing_runs)} spacing runs (variable slice spacing)", series.resampled_grid is not None),
+        ) if happened]
         raise InputError(expected(
             "a series on its own slice grid for DICOM SEG",
-            "a tilt-corrected volume (its mask does not lie on the source images' pixels); drop seg from --format "
+            f"a {' and '.join(done)} volume (its mask does not lie on the source images' pixels); drop seg from --format "
             "(mask.nii.gz and mandible.stl are placed right) or reslice the series first",
         ))
     notes = list(series.notes)
@@ -214,6 +219,15 @@ def segment(
             "series_uid": series.series_uid,
             "shape": list(series.volume.shape),
             "spacing_mm": list(series.spacing),
+            # How the grid above came from the source slices (SPEC section 5: tilt and variable spacing).
+            "spacing_runs": [
+                {"spacing_mm": run.spacing_mm, "first_slice": run.first_slice, "last_slice": run.last_slice}
+                for run in series.spacing_runs
+            ],
+            "resampled_grid": None if series.resampled_grid is None else {
+                "spacing_mm": series.resampled_grid.spacing_mm, "slices": series.resampled_grid.slices,
+            },
+            "tilt_deg": series.tilt_deg,
             **stats,
             "threshold": threshold,
             "largest_component_only": keep_largest,
@@ -225,7 +239,7 @@ def segment(
         weights=settings.weights,
         device=settings.device,
         seconds_per_stage=clock.seconds,
-        options={"formats": list(formats), "correct_tilt": correct_tilt, "smoothing": smoothing},
+        options={"formats": list(formats), "correct_tilt": correct_tilt, "resample": resample, "smoothing": smoothing},
         notes=notes,
     )
     report.use_model(predictor)

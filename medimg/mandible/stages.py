@@ -71,10 +71,11 @@ def _warn_unusual_orientation(path: Path, affine_ras: np.ndarray) -> None:
                      "fed to the network as stored (rotated or mirrored ones segment worse)")
 
 
-def load_ct(source: Path | str, *, series_uid: str | None = None, correct_tilt: bool = False) -> CTVolume:
+def load_ct(source: Path | str, *, series_uid: str | None = None, correct_tilt: bool = False, resample: bool = True) -> CTVolume:
     """A CT from a DICOM folder (read as ``segment`` reads it) or from a NIfTI file (``ct.nii.gz``).
 
-    ``series_uid`` and ``correct_tilt`` apply to DICOM folders only.
+    ``series_uid``, ``correct_tilt`` and ``resample`` apply to DICOM folders only (a NIfTI file is
+    already on a regular grid: ``resample=False`` changes nothing there).
     """
     from medimg.common.nifti import read_nifti
 
@@ -82,7 +83,7 @@ def load_ct(source: Path | str, *, series_uid: str | None = None, correct_tilt: 
     if source.is_dir():
         from medimg.common.dicom_series import read_ct_series
 
-        series = read_ct_series(source, series_uid=series_uid, correct_tilt=correct_tilt)
+        series = read_ct_series(source, series_uid=series_uid, correct_tilt=correct_tilt, resample=resample)
         return CTVolume(series.volume, stored_affine(series.affine_ras), source)
     if series_uid is not None or correct_tilt:
         raise InputError(expected("--series and --correct-tilt only with a DICOM folder", f"the file '{source.name}'"))
@@ -126,7 +127,14 @@ def _check_same_grid(ct: CTVolume, mask: np.ndarray, mask_affine: np.ndarray, ma
                                   f"an affine {worst:.3g} mm away in '{mask_path.name}'"))
 
 
-def run_volume(dicom_dir: Path | str, output_dir: Path | str | None = None, *, series_uid: str | None = None, correct_tilt: bool = False) -> Path:
+def run_volume(
+    dicom_dir: Path | str,
+    output_dir: Path | str | None = None,
+    *,
+    series_uid: str | None = None,
+    correct_tilt: bool = False,
+    resample: bool = True,
+) -> Path:
     """DICOM series -> ``ct.nii.gz``: float32 HU (the exact values ``segment`` works on) on ``affine_ras``."""
     from medimg.common.nifti import write_nifti
 
@@ -134,7 +142,7 @@ def run_volume(dicom_dir: Path | str, output_dir: Path | str | None = None, *, s
     dicom_dir = Path(dicom_dir)
     if not dicom_dir.is_dir():
         raise InputError(expected("a DICOM folder", f"'{dicom_dir}' which is not a folder"))
-    ct = load_ct(dicom_dir, series_uid=series_uid, correct_tilt=correct_tilt)
+    ct = load_ct(dicom_dir, series_uid=series_uid, correct_tilt=correct_tilt, resample=resample)
     return write_nifti(Path(output_dir) / CT_FILE, ct.hu, ct.affine_ras)
 
 
@@ -145,6 +153,7 @@ def run_infer(
     inference: InferenceOptions = InferenceOptions(),
     series_uid: str | None = None,
     correct_tilt: bool = False,
+    resample: bool = True,
     predictor: Callable[[np.ndarray], np.ndarray] | None = None,
     input_size: int | None = None,
 ) -> Path:
@@ -156,7 +165,7 @@ def run_infer(
 
     output_dir = stage_output_dir(output_dir, ct_source)
     predictor = predictor if predictor is not None else mandible_network(inference)
-    ct = load_ct(ct_source, series_uid=series_uid, correct_tilt=correct_tilt)
+    ct = load_ct(ct_source, series_uid=series_uid, correct_tilt=correct_tilt, resample=resample)
     settings = network_settings(predictor, input_size=input_size)
     probabilities = predict_volume(ct.hu, predictor, **settings.predict_options())
     return write_nifti(Path(output_dir) / PROBABILITY_FILE, probabilities, ct.affine_ras, inputs=[ct.source])
@@ -200,6 +209,7 @@ def run_overlay(
     width: float | None = None,
     series_uid: str | None = None,
     correct_tilt: bool = False,
+    resample: bool = True,
 ) -> Path:
     """CT + ``mask.nii.gz`` -> ``overlay.png`` (default window: :data:`~medimg.mandible.preprocess.DEFAULT_WINDOW`,
     the shipped network's)."""
@@ -209,7 +219,7 @@ def run_overlay(
 
     output_dir = stage_output_dir(output_dir, mask_path)
     mask_path = Path(mask_path)
-    ct = load_ct(ct_source, series_uid=series_uid, correct_tilt=correct_tilt)
+    ct = load_ct(ct_source, series_uid=series_uid, correct_tilt=correct_tilt, resample=resample)
     mask, mask_affine = _read_mask(mask_path)
     _check_same_grid(ct, mask, mask_affine, mask_path)
     level = DEFAULT_WINDOW[0] if level is None else level

@@ -145,7 +145,8 @@ def load_case(case_dir: Path | str, *, level: float, width: float) -> TrainingCa
     else:
         from medimg.common.dicom_series import read_ct_series
 
-        series = read_ct_series(case_dir / DICOM_FOLDER if (case_dir / DICOM_FOLDER).is_dir() else case_dir)
+        # masks are matched to the source slices by name: a resampled grid would not line up with them
+        series = read_ct_series(case_dir / DICOM_FOLDER if (case_dir / DICOM_FOLDER).is_dir() else case_dir, resample=False)
         hu = series.volume
         names = [dicom_slice_name(path) for path in series.files]
         mask, labelled = read_case_mask(case_dir, shape=hu.shape, slice_names=names, affine_ras=series.affine_ras)

@@ -144,14 +144,21 @@ def test_rle_compressed_series_decodes_like_the_uncompressed_one(tmp_path):
 # Verdicts on the geometry
 
 
-def test_missing_slice_is_a_gap_verdict(tmp_path):
-    uid = _stack(tmp_path, [0.0, 2.0, 4.0, 8.0, 10.0])
+@pytest.mark.parametrize("make, got", [
+    (lambda folder: _stack(folder, [0.0, 2.0, 4.0, 8.0, 10.0]),
+     "(2.00 mm apart), got a gap of 4.00 mm (about 1 missing slice) between slice positions 4.00 and 8.00 mm "
+     "('im002.dcm' and 'im003.dcm')"),
+    # Inside one run of a variable-spacing series: slice 19 at 13 x 4.22 + 1.14 + 5 x 7.38 = 92.90 mm,
+    # slice 21 two steps of 7.38 mm further.
+    (lambda folder: spec_like_series(folder, tilt_deg=0.0, skip={20})[0],
+     "(7.38 mm apart), got a gap of 14.76 mm (about 1 missing slice) between slice positions 92.90 and 107.66 mm "
+     "('im019.dcm' and 'im021.dcm')"),
+], ids=["even series", "one run of a variable series"])
+def test_missing_slice_is_a_gap_verdict(tmp_path, make, got):
+    uid = make(tmp_path)
     with pytest.raises(FormatError) as caught:
         read_ct_series(tmp_path)
-    assert str(caught.value) == (
-        f"expected evenly spaced slices in series {uid} (2.00 mm apart), got a gap of 4.00 mm (about 1 missing slice) "
-        "between slice positions 4.00 and 8.00 mm ('im002.dcm' and 'im003.dcm')"
-    )
+    assert str(caught.value) == f"expected evenly spaced slices in series {uid} {got}"
 
 
 def test_uneven_spacing_says_min_and_max(tmp_path):
@@ -190,15 +197,22 @@ def _tilted(folder: Path, angle_deg: float = 22.0, n: int = 4) -> str:
     return uid
 
 
-def test_gantry_tilt_is_refused_with_its_angle(tmp_path):
-    uid = _tilted(tmp_path)
+@pytest.mark.parametrize("make, got, runs", [
+    # Each 3 mm table step moves 3 sin(22 deg) = 1.12 mm in-plane = 2.25 rows of 0.5 mm; 3 steps = 6.7 rows.
+    (_tilted, "22.0 deg off the slice normal (in-plane drift 6.7 pixels over 4 slices; GantryDetectorTilt -22 deg)", ""),
+    # The SPEC's series: 151.94 mm of table x sin(18.5 deg) = 48.2 rows of 1 mm; its spacing runs are named too.
+    (lambda folder: spec_like_series(folder)[0],
+     "18.5 deg off the slice normal (in-plane drift 48.2 pixels over 28 slices; GantryDetectorTilt 18.5 deg)",
+     "; the slices also come in 2 spacing runs: 4.00 mm (slices 0-13) and 7.00 mm (slices 14-27) along the slice normal "
+     "(4.22 and 7.38 mm between slice centres)"),
+], ids=["tilt", "tilt and variable spacing"])
+def test_gantry_tilt_is_refused_with_its_angle(tmp_path, make, got, runs):
+    uid = make(tmp_path)
     with pytest.raises(FormatError) as caught:
         read_ct_series(tmp_path)
-    # Each 3 mm table step moves 3 sin(22 deg) = 1.12 mm in-plane = 2.25 rows of 0.5 mm; 3 steps = 6.7 rows.
     assert str(caught.value) == (
-        f"expected slices stacked along their normal in series {uid}, got gantry tilt: the stack runs 22.0 deg off the "
-        "slice normal (in-plane drift 6.7 pixels over 4 slices; GantryDetectorTilt -22 deg); rerun with --correct-tilt "
-        "(correct_tilt=True) to shift the slices onto an orthogonal grid, or reslice the series"
+        f"expected slices stacked along their normal in series {uid}, got gantry tilt: the stack runs {got}; rerun with "
+        f"--correct-tilt (correct_tilt=True) to shift the slices onto an orthogonal grid, or reslice the series{runs}"
     )
 
 
@@ -251,6 +265,157 @@ def test_a_header_tilt_without_any_in_the_geometry_is_one_warning(tmp_path, caps
         "ImagePositionPatient/ImageOrientationPatient"
     ]
     assert not series.resampled  # nothing was shifted: the volume lies on the source pixels
+
+
+# ---------------------------------------------------------------------------------------------
+# Variable slice spacing (SPEC section 5: an old GE head CT, finer through the skull base)
+
+# Table steps between slice centres: 14 slices 4.22 mm apart, one 1.14 mm step, 14 slices 7.38 mm apart.
+SPEC_TABLE_STEPS = [4.22] * 13 + [1.14] + [7.38] * 13
+SPEC_ROWS, SPEC_COLUMNS = 64, 3
+
+
+def spec_like_series(folder: Path, *, tilt_deg: float = 18.5, along_table: bool = True, skip=()) -> tuple[str, np.ndarray]:
+    """The SPEC's GE series in miniature; returns its UID and the (28,) slice heights along the normal (mm).
+
+    The image plane is tilted by ``tilt_deg`` (IOP (1, 0, 0 / 0, cos, -sin), GantryDetectorTilt).
+    ``along_table``: the positions advance along z as the table moves (the stack drifts in-plane,
+    the steps along the normal are the table steps x cos(tilt)); else along the slice normal by the
+    table steps. Slice k holds 10 k + column HU on every row, so that interpolation between slices
+    and the in-plane tilt shift (rows) can each be checked by hand. Slices in ``skip`` are not written.
+    """
+    t = np.radians(tilt_deg)
+    orientation = (1.0, 0.0, 0.0, 0.0, np.cos(t), -np.sin(t))
+    normal = np.array([0.0, np.sin(t), np.cos(t)])
+    table = np.concatenate([[0.0], np.cumsum(SPEC_TABLE_STEPS)])
+    uid = generate_uid()
+    for k, z in enumerate(table):
+        if k in skip:
+            continue
+        position = (0.0, 0.0, z) if along_table else tuple(z * normal)
+        raw = np.broadcast_to(10 * k + np.arange(SPEC_COLUMNS), (SPEC_ROWS, SPEC_COLUMNS)).astype(np.int16)
+        _write(folder / f"im{k:03d}.dcm", series=uid, position=position, orientation=orientation, raw=raw, instance=k + 1,
+               intercept=0.0, PixelSpacing=[1.0, 1.0], GantryDetectorTilt=tilt_deg)
+    return uid, table * (np.cos(t) if along_table else 1.0)
+
+
+def _run_fields(series: CTSeries) -> list[tuple[float, int, int]]:
+    return [(run.spacing_mm, run.first_slice, run.last_slice) for run in series.spacing_runs]
+
+
+def test_spec_series_with_tilt_is_tilt_corrected_and_resampled_onto_one_grid(tmp_path, capsys):
+    uid, heights = spec_like_series(tmp_path)
+    capsys.readouterr()
+    series = read_ct_series(tmp_path, correct_tilt=True)
+    cos = np.cos(np.radians(18.5))
+    fine, coarse = 4.22 * cos, 7.38 * cos  # 4.00 and 7.00 mm between the tilted planes
+    assert _run_fields(series) == [(pytest.approx(fine), 0, 13), (pytest.approx(coarse), 14, 27)]
+    # 13 x 4.22 + 1.14 + 13 x 7.38 = 151.94 mm of table = 36.005 fine steps: 37 slices, the last 0.02 mm short.
+    assert series.resampled_grid.spacing_mm == pytest.approx(fine) and series.resampled_grid.slices == 37
+    assert series.volume.shape == (37, SPEC_ROWS, SPEC_COLUMNS) and series.volume.dtype == np.float32
+    assert series.spacing == pytest.approx((fine, 1.0, 1.0))
+    assert series.affine[:3, 2] == pytest.approx(np.array([0.0, np.sin(np.radians(18.5)), cos]) * fine)
+    assert series.resampled and series.tilt_deg == pytest.approx(18.5) and len(series.files) == 28
+
+    # Row 0 stays inside the scanned field after the tilt shift (the last slice moves 48 rows), so
+    # it shows the interpolation along the normal alone: grid slice m at m x 4.00 mm.
+    columns = np.arange(SPEC_COLUMNS)
+    np.testing.assert_allclose(series.volume[1, 0], 10.0 + columns, atol=1e-3)  # on source slice 1
+    np.testing.assert_allclose(series.volume[13, 0], 130.0 + columns, atol=1e-3)  # on source slice 13
+    # Grid slice 14 (56.03 mm) lies between slice 14 (53.11 mm) and slice 15, 7.00 mm further.
+    weight = (14 * fine - (13 * fine + 1.14 * cos)) / coarse
+    np.testing.assert_allclose(series.volume[14, 0], 140.0 + 10.0 * weight + columns, atol=1e-3)
+    assert weight == pytest.approx(0.4174, abs=1e-4)
+    expected = np.interp(heights[0] + fine * np.arange(37), heights, 10.0 * np.arange(28))
+    np.testing.assert_allclose(series.volume[:, 0, 0], expected, atol=1e-3)
+
+    err = capsys.readouterr().err
+    assert (
+        "Warning: variable slice spacing, 2 spacing runs: 4.00 mm (slices 0-13) and 7.00 mm (slices 14-27) along the slice "
+        "normal (4.22 and 7.38 mm between slice centres; gantry tilt 18.5 deg): resampled onto a regular grid of 37 slices "
+        "4.00 mm apart (the smallest spacing, as dcm2niix; linear interpolation in HU)"
+    ) in err.splitlines()
+    assert "Warning: gantry tilt 18.5 deg (GantryDetectorTilt 18.5 deg): slices shifted in-plane" in err
+    assert [note for note in series.notes if "spacing" in note] == [
+        line.removeprefix("Warning: ") for line in err.splitlines() if "spacing" in line
+    ]
+
+
+def test_spec_series_without_resampling_is_refused_with_its_runs(tmp_path):
+    uid, _ = spec_like_series(tmp_path)
+    with pytest.raises(FormatError) as caught:
+        read_ct_series(tmp_path, correct_tilt=True, resample=False)
+    assert str(caught.value) == (
+        f"expected evenly spaced slices in series {uid}, got 2 spacing runs: 4.00 mm (slices 0-13) and 7.00 mm "
+        "(slices 14-27) along the slice normal (4.22 and 7.38 mm between slice centres; gantry tilt 18.5 deg); rerun "
+        "without --no-resample (resample=True) to resample them onto one regular grid of 4.00 mm, as dcm2niix does"
+    )
+
+
+def test_untilted_variable_spacing_says_the_table_spacings(tmp_path, capsys):
+    uid, heights = spec_like_series(tmp_path, tilt_deg=0.0)
+    with pytest.raises(FormatError) as caught:
+        read_ct_series(tmp_path, resample=False)
+    assert str(caught.value) == (
+        f"expected evenly spaced slices in series {uid}, got 2 spacing runs: 4.22 mm (slices 0-13) and 7.38 mm "
+        "(slices 14-27) along the slice normal; rerun without --no-resample (resample=True) to resample them onto one "
+        "regular grid of 4.22 mm, as dcm2niix does"
+    )
+    capsys.readouterr()
+    series = read_ct_series(tmp_path)
+    assert capsys.readouterr().err.splitlines() == [
+        "Warning: variable slice spacing, 2 spacing runs: 4.22 mm (slices 0-13) and 7.38 mm (slices 14-27) along the "
+        "slice normal: resampled onto a regular grid of 37 slices 4.22 mm apart (the smallest spacing, as dcm2niix; "
+        "linear interpolation in HU)"
+    ]
+    assert series.tilt_deg == 0.0 and series.volume.shape == (37, SPEC_ROWS, SPEC_COLUMNS)
+    # Without a tilt shift every row shows the interpolation: grid slice 20 at 84.40 mm lies
+    # 84.40 - 56.00 = 28.40 mm into the coarse run, 3.848 steps of 7.38 mm past slice 14.
+    np.testing.assert_allclose(series.volume[20], 140.0 + 10.0 * (20 * 4.22 - 56.0) / 7.38 + np.arange(SPEC_COLUMNS)[None, :]
+                               + np.zeros((SPEC_ROWS, 1)), atol=1e-3)
+
+
+def test_an_oblique_plane_stacked_along_its_normal_names_the_tilt_without_correction(tmp_path, capsys):
+    spec_like_series(tmp_path, along_table=False)
+    capsys.readouterr()
+    series = read_ct_series(tmp_path)  # no drift: nothing to correct in-plane, only the spacing
+    err = capsys.readouterr().err
+    assert "gantry tilt 18.5 deg (GantryDetectorTilt): the image plane is oblique and the affine follows it" in err
+    assert (
+        "Warning: variable slice spacing, 2 spacing runs: 4.22 mm (slices 0-13) and 7.38 mm (slices 14-27) along the "
+        "slice normal (gantry tilt 18.5 deg): resampled onto a regular grid of 37 slices 4.22 mm apart"
+    ) in err
+    assert series.tilt_deg == pytest.approx(18.5) and series.resampled_grid.slices == 37
+    np.testing.assert_allclose(series.volume[:, :, 0], series.volume[:, :1, 0].repeat(SPEC_ROWS, axis=1))  # no row shift
+
+
+def test_runs_that_share_a_slice_and_three_runs(tmp_path):
+    (tmp_path / "two").mkdir()
+    _stack(tmp_path / "two", [0.0, 2.0, 4.0, 6.0, 9.0, 12.0, 15.0])
+    series = read_ct_series(tmp_path / "two")
+    assert _run_fields(series) == [(pytest.approx(2.0), 0, 3), (pytest.approx(3.0), 3, 6)]
+    # Grid slices 4 and 5 at 8 and 10 mm: 2/3 of the way from slice 3 to 4, 1/3 from 4 to 5.
+    # 15 mm / 2 mm = 7.5 steps, rounded to 8: the last grid slice at 16 mm, half a step past the
+    # last source slice, holds that slice's values.
+    assert series.resampled_grid.slices == 9
+    np.testing.assert_allclose(series.volume[[3, 4, 5, 8], 0, 0] + 1024.0, [300.0, 366.667, 433.333, 600.0], atol=1e-3)
+    np.testing.assert_allclose(series.volume[:, 0, 0] + 1024.0, np.interp(2.0 * np.arange(9), [0, 2, 4, 6, 9, 12, 15], 100.0 * np.arange(7)), atol=1e-3)
+    uid = _stack(tmp_path / "three", [0.0, 1.0, 2.0, 3.0, 5.0, 7.0, 9.0, 9.5, 12.5, 15.5])
+    with pytest.raises(FormatError, match=r"got 3 spacing runs: 1\.00 mm \(slices 0-3\), 2\.00 mm \(slices 3-6\) and 3\.00 mm "
+                                          r"\(slices 7-9\) along the slice normal; rerun without --no-resample"):
+        read_ct_series(tmp_path / "three", resample=False)
+    assert uid
+
+
+def test_an_evenly_spaced_series_is_untouched(tmp_path, capsys):
+    _stack(tmp_path, [0.0, 2.0, 4.0, 6.0])
+    capsys.readouterr()
+    series = read_ct_series(tmp_path, resample=True)
+    assert capsys.readouterr().err == "" and series.notes == ()
+    assert _run_fields(series) == [(pytest.approx(2.0), 0, 3)] and series.resampled_grid is None
+    assert not series.resampled and series.tilt_deg == 0.0
+    for k in range(4):
+        np.testing.assert_array_equal(series.volume[k], _raw(k) - 1024.0)
 
 
 def test_one_file_of_a_multi_slice_series_names_its_folder(tmp_path):

@@ -155,3 +155,28 @@ def test_synth_then_segment_then_evaluate(tmp_path, tiny_weights):
     assert overall["TP"] + overall["FP"] + overall["FN"] + overall["TN"] == 8 * 64 * 64
     truth, _ = read_nifti(tmp_path / "head" / "mandible_mask.nii.gz")
     assert overall["TP"] + overall["FN"] == int(truth.sum())
+
+
+def test_volume_of_the_spec_series_is_written_on_the_resampled_grid(tmp_path):
+    from tests.common.test_dicom_series import spec_like_series
+
+    uid, _ = spec_like_series(tmp_path / "spec")
+    result = run("--quiet", "mandible", "volume", tmp_path / "spec", "-o", tmp_path / "out", "--correct-tilt")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [str(tmp_path / "out" / "ct.nii.gz")]
+    assert "Warning: variable slice spacing, 2 spacing runs: 4.00 mm (slices 0-13) and 7.00 mm (slices 14-27)" in result.stderr
+    hu, affine = read_nifti(tmp_path / "out" / "ct.nii.gz")
+    fine = 4.22 * np.cos(np.radians(18.5))
+    assert hu.shape == (37, 64, 3)  # (slice, row, column) as read_ct_series gives it
+    # RAS: the slice axis is the tilted normal (0, sin, cos) in LPS, y flipped, 4.00 mm long.
+    np.testing.assert_allclose(affine[:3, 2], np.array([0.0, -np.sin(np.radians(18.5)), np.cos(np.radians(18.5))]) * fine, atol=1e-4)
+    np.testing.assert_allclose(hu[1, 0], 10.0 + np.arange(3), atol=1e-3)  # grid slice 1 lies on source slice 1
+
+    refused = run("mandible", "volume", tmp_path / "spec", "-o", tmp_path / "refused", "--correct-tilt", "--no-resample")
+    assert refused.exit_code == 1 and refused.stdout == ""
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == [line for line in refused.stderr.splitlines() if line.strip()][-1:]
+    assert len(errors) == 1 and errors[0].startswith(
+        f"Error: expected evenly spaced slices in series {uid}, got 2 spacing runs: 4.00 mm (slices 0-13) and 7.00 mm "
+    ) and "rerun without --no-resample" in errors[0]
+    assert not (tmp_path / "refused").exists()

@@ -205,3 +205,34 @@ def test_formats_and_output_folder_names(tmp_path):
     assert output_dirs([tmp_path / "scan"], tmp_path / "o") == [tmp_path / "o"]
     two = output_dirs([tmp_path / "c1" / "dicom", tmp_path / "c2" / "dicom", tmp_path / "x"], tmp_path / "o")
     assert [p.name for p in two] == ["c1_dicom_mandible", "c2_dicom_mandible", "x_mandible"]
+
+
+def test_spec_series_segments_on_the_resampled_grid_and_the_report_says_how(tmp_path):
+    from tests.common.test_dicom_series import spec_like_series
+
+    spec_like_series(tmp_path / "spec")
+    with pytest.raises(InputError) as caught:
+        segment(tmp_path / "spec", tmp_path / "out", predictor=_nothing, input_size=64, correct_tilt=True, formats="nifti,seg")
+    assert str(caught.value).startswith(
+        "expected a series on its own slice grid for DICOM SEG, got a tilt-corrected and resampled from 2 spacing runs "
+        "(variable slice spacing) volume (its mask does not lie on the source images' pixels)"
+    )
+    result = segment(tmp_path / "spec", tmp_path / "out", predictor=_nothing, input_size=64, correct_tilt=True, formats="nifti,json")
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    fine, coarse = (step * np.cos(np.radians(18.5)) for step in (4.22, 7.38))
+    assert report["spacing_runs"] == [
+        {"spacing_mm": pytest.approx(fine), "first_slice": 0, "last_slice": 13},
+        {"spacing_mm": pytest.approx(coarse), "first_slice": 14, "last_slice": 27},
+    ]
+    assert report["resampled_grid"] == {"spacing_mm": pytest.approx(fine), "slices": 37}
+    assert report["tilt_deg"] == pytest.approx(18.5) and report["shape"][0] == 37
+    assert report["options"]["resample"] is True and result.report["tilt_deg"] == report["tilt_deg"]
+    mask, affine = read_nifti(tmp_path / "out" / "mask.nii.gz")
+    assert mask.shape[0] == 37 and np.linalg.norm(affine[:3, 2]) == pytest.approx(fine, abs=1e-4)
+
+
+def test_an_evenly_spaced_series_reports_one_run_and_no_grid(synthetic_case, tmp_path):
+    result = segment(synthetic_case / "dicom", tmp_path / "out", predictor=_nothing, input_size=64, formats="json")
+    slice_mm = read_ct_series(synthetic_case / "dicom").spacing[0]
+    assert result.report["spacing_runs"] == [{"spacing_mm": pytest.approx(slice_mm), "first_slice": 0, "last_slice": SYNTH_SHAPE[0] - 1}]
+    assert result.report["resampled_grid"] is None and result.report["tilt_deg"] == 0.0
