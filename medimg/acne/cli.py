@@ -12,7 +12,7 @@ from medimg.common.device import DEVICE_HELP
 
 app = typer.Typer(help="Skin photo -> acne lesion count and severity grade (ResNet, ViT or their fusion, label-distribution learning).", no_args_is_help=True)
 
-MODEL_HELP = "Network: fusion (ViT + ResNet, the report's best), resnet or vit."
+MODEL_HELP = "Network: lesion (detector + LDL heads, trained on real ACNE04), fusion (ViT + ResNet, the report's best), resnet or vit."
 CRITERION_HELP = (
     "Grading of the count: hayashi (ACNE04's labels: <=5, 6-20, 21-50, >50; default) or report (0-19, 20-50, 51-65, >65). "
     "With report the grade head (trained under Hayashi) and count_grade can disagree by design, and grade 3 is "
@@ -61,14 +61,15 @@ def grade(
     batch_size: int = BatchOption,
     device: str = DeviceOption,
     report: Optional[Path] = typer.Option(None, "--report", help="Also write the run report (JSON): grades tally, failures, model, timings."),
+    overlay: Optional[Path] = typer.Option(None, "--overlay", help="Folder for each photo with its detected lesions boxed (<name>_lesions.png; lesion model)."),
 ) -> None:
-    """Per photo: lesion count, grade (0-3) with its probabilities, and the count-derived grade. Exit 1 if any photo failed."""
+    """Per photo: lesion count, grade (0-3) with its probabilities, the count-derived grade and the detected lesions. Exit 1 if any photo failed."""
     from medimg.acne.pipeline import RECORD_COLUMNS, InferenceOptions, grade_files
     from medimg.common.tables import render_records
 
     fmt = _format(as_json, as_csv)
     options = InferenceOptions(model=model, weights=weights, device=device, batch_size=batch_size)
-    outcome = grade_files(images, options=options, criterion=_criterion(criterion, thresholds), report_path=report)
+    outcome = grade_files(images, options=options, criterion=_criterion(criterion, thresholds), report_path=report, overlay_dir=overlay)
     if outcome.results or fmt != "table":
         text = render_records(outcome.results, fmt) if outcome.results or fmt == "json" else ",".join(RECORD_COLUMNS)
         typer.echo(text)
@@ -97,12 +98,14 @@ def train(
     fold: int = typer.Option(0, "--fold", min=0, help="Cross-validation fold k (split files NNEW_*_k.txt)."),
     model: str = ModelOption,
     output: Path = typer.Option(Path("runs/acne"), "-o", "--output", help="Run folder: weights, checkpoint, log (resumes from it)."),
-    epochs: int = typer.Option(120, "--epochs", min=1),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Default: 120 (LDL networks), 12 (lesion)."),
     steps: Optional[int] = typer.Option(None, "--steps-per-epoch", min=1, help="Default: one pass over the training images."),
-    batch_size: int = typer.Option(64, "--batch-size", min=1),
-    learning_rate: float = typer.Option(1e-4, "--lr", min=0.0),
-    weight_decay: float = typer.Option(5e-4, "--weight-decay", min=0.0),
-    lr_step: int = typer.Option(30, "--lr-step", min=0, help="Divide the learning rate by 10 every this many epochs; 0 = constant."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Default: 64 (LDL networks), 16 (lesion)."),
+    learning_rate: Optional[float] = typer.Option(None, "--lr", min=0.0, help="Default: 1e-4 (LDL networks), 2e-3 (lesion)."),
+    weight_decay: float = typer.Option(5e-4, "--weight-decay", min=0.0, help="LDL networks only (lesion: 1e-4)."),
+    lr_step: Optional[int] = typer.Option(None, "--lr-step", min=0, help=(
+        "Divide the learning rate by 10 every this many epochs (0 = constant). Default: 30 (LDL networks); "
+        "lesion: once, after this many epochs, default 9.")),
     sigma: float = typer.Option(3.0, "--sigma", min=0.0, help="Width of the count label distribution (genLD), in counts."),
     alpha: float = typer.Option(0.6, "--alpha", min=0.0, max=1.0, help="Loss = a/2 (L_cou2cls + L_cou) + (1 - a) L_cls."),
     weighting: str = typer.Option("report", "--weighting", help="report: a/2 (L_cou2cls + L_cou) + (1-a) L_cls; ldl: the LDL code's a/2 (L_cls + L_cou2cls) + (1-a) L_cou."),
@@ -119,9 +122,23 @@ def train(
     device: str = DeviceOption,
     no_resume: bool = typer.Option(False, "--no-resume", help="Ignore an existing checkpoint and start over."),
 ) -> None:
-    """Train with Adam and the LDL losses on one fold; prints the weights and log paths."""
+    """Train with Adam on one fold; prints the weights and log paths.
+
+    LDL networks (fusion, resnet, vit) learn the count and grade distributions; the lesion network
+    learns lesion centres from the boxes of DATA_DIR/boxes.csv as well (real ACNE04: see the model card)."""
     from medimg.acne.train import parse_model_config, train as run_training
 
+    if model == "lesion":
+        from medimg.acne.lesion_training import train_lesion
+
+        result = train_lesion(data_dir, output, fold=fold, epochs=epochs or 12, batch_size=batch_size or 16,
+                              learning_rate=learning_rate or 2e-3, lr_step_epochs=9 if lr_step is None else lr_step,
+                              config=parse_model_config(config), seed=seed, device=device, resume=not no_resume, steps_per_epoch=steps)
+        typer.echo(str(result.weights))
+        typer.echo(str(result.log))
+        return
+    epochs, batch_size = epochs or 120, batch_size or 64
+    learning_rate, lr_step = learning_rate or 1e-4, 30 if lr_step is None else lr_step
     result = run_training(
         data_dir, output, fold=fold, model=model, model_config=parse_model_config(config), preset=preset, epochs=epochs,
         steps_per_epoch=steps, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay, lr_step_epochs=lr_step,

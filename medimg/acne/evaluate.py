@@ -33,26 +33,31 @@ def predict_split(
         ``true_grades``, ``true_counts`` : (N,) ndarray of int64, from the split file
         ``count_probs`` : (N, 65) ndarray of float32
         ``grade_probs`` : (N, 4) ndarray of float32
+        ``lesions`` : (N,) ndarray of int64, detected lesions (lesion network), or ``None``
     """
-    from medimg.acne.inference import input_preprocessing, load_input, predict_probabilities
+    from medimg.acne.inference import input_preprocessing, network_input, predict_photos
+    from medimg.common.images import read_image
 
     if batch_size < 1:
         raise InputError(expected("a batch size >= 1", batch_size))
     entries = load_split(data_dir, fold, part)
     preprocessing = input_preprocessing(predictor)
-    count_parts, grade_parts = [], []
+    count_parts, grade_parts, lesions = [], [], []
     starts = range(0, len(entries), batch_size)
     for start in console.track(starts, description=f"evaluate fold {fold}"):
         # an unreadable image stops the evaluation: silently skipping it would bias every metric
-        images = np.stack([load_input(image_path(data_dir, entry), preprocessing) for entry in entries[start : start + batch_size]])
-        count_probs, grade_probs = predict_probabilities(images, predictor)
-        count_parts.append(np.asarray(count_probs, dtype=np.float32))
-        grade_parts.append(np.asarray(grade_probs, dtype=np.float32))
+        photos = [read_image(image_path(data_dir, entry)) for entry in entries[start : start + batch_size]]
+        images = np.stack([network_input(photo, preprocessing) for photo in photos])
+        for prediction in predict_photos(images, predictor, [photo.shape[:2] for photo in photos]):
+            count_parts.append(prediction.count_probs)
+            grade_parts.append(prediction.grade_probs)
+            lesions.append(None if prediction.detections is None else len(prediction.detections))
     return {
         "true_grades": np.array([entry.grade for entry in entries], dtype=np.int64),
         "true_counts": np.array([entry.count for entry in entries], dtype=np.int64),
-        "count_probs": np.concatenate(count_parts),
-        "grade_probs": np.concatenate(grade_parts),
+        "count_probs": np.stack(count_parts).astype(np.float32),
+        "grade_probs": np.stack(grade_parts).astype(np.float32),
+        "lesions": None if not lesions or lesions[0] is None else np.array(lesions, dtype=np.int64),
     }
 
 
@@ -88,15 +93,26 @@ def evaluate(
     warn_grade_disagreements(predicted["true_grades"], predicted["true_counts"], criterion, consequence=(
         "the grade head is scored against the column (a grade head trained with --grade-target cou2cls, the default, "
         "learnt the count's grade instead) and the count-derived grade against it too"))
-    counts = predicted["count_probs"].argmax(axis=1) + 1
+    from medimg.acne.inference import DEFAULT_ARCH
+    from medimg.common.predictor import model_io
+
+    output = model_io(predictor, DEFAULT_ARCH)[1]
+    ldl_counts = predicted["count_probs"].argmax(axis=1) + 1
+    lesions = predicted["lesions"]
+    counts = lesions if lesions is not None and output.get("count_from") == "detections" else ldl_counts
+    count_grades = grades_of_counts(counts, criterion)
     report = evaluation_report(
         true_grades=predicted["true_grades"],
-        grade_head=predicted["grade_probs"].argmax(axis=1),
-        count_grade=grades_of_counts(counts, criterion),
+        grade_head=count_grades if output.get("grade_from") == "count" else predicted["grade_probs"].argmax(axis=1),
+        count_grade=count_grades,
         true_counts=predicted["true_counts"],
         predicted_counts=counts,
     )
-    return {"fold": fold, "criterion": criterion.name, **report}
+    extra = {"ldl_count_mae": float(np.abs(ldl_counts - predicted["true_counts"]).mean())}
+    if lesions is not None:
+        extra["detected_count_mae"] = float(np.abs(lesions - predicted["true_counts"]).mean())
+        extra["detected_count_rmse"] = float(np.sqrt(np.mean((lesions - predicted["true_counts"]) ** 2)))
+    return {"fold": fold, "criterion": criterion.name, **report, **extra}
 
 
 def evaluate_fold(

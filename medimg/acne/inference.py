@@ -79,3 +79,76 @@ def predict_probabilities(images: np.ndarray, predictor: Predictor) -> tuple[np.
 def input_preprocessing(predictor: Predictor) -> dict:
     """How photos must be prepared for ``predictor`` (its weights' entry, or the default arch's)."""
     return model_io(predictor, DEFAULT_ARCH)[0]
+
+
+def flip_averaged_logits(images: np.ndarray, predictor: Predictor):
+    """Test-time flip: the logits of ``images`` averaged with those of their mirror images.
+
+    Parameters
+    ----------
+    images : (B, 3, S, S) ndarray of float32
+    predictor : ``images -> logits``, one array or a tuple; spatial outputs ``(B, C, h, w)`` are
+        mirrored back before averaging, per-image outputs ``(B, K)`` are averaged as they are
+
+    Returns
+    -------
+    logits : same structure and shapes as ``predictor(images)``
+    """
+    images = np.asarray(images, dtype=np.float32)
+    plain, mirrored = predictor(images), predictor(np.ascontiguousarray(images[..., ::-1]))
+    single = not isinstance(plain, (tuple, list))
+    plain, mirrored = ((plain,), (mirrored,)) if single else (plain, mirrored)
+    averaged = tuple((a + (b[..., ::-1] if a.ndim == 4 else b)) / 2 for a, b in zip(plain, mirrored))
+    return averaged[0] if single else averaged
+
+
+@dataclass(frozen=True)
+class PhotoPrediction:
+    """What the network says about one photo.
+
+    ``count_probs`` (65,) and ``grade_probs`` (4,) float32 are the LDL heads' distributions;
+    ``detections`` is ``None`` for networks without a lesion heat-map, else (K, 5) float32 rows
+    ``x, y, width, height, score`` in the photo's own pixels (:func:`medimg.acne.lesions.detect_lesions`).
+    """
+
+    count_probs: np.ndarray
+    grade_probs: np.ndarray
+    detections: np.ndarray | None = None
+
+
+def head_names(output: dict) -> list[str]:
+    return [head["name"] for head in output.get("heads", [])]
+
+
+def predict_photos(images: np.ndarray, predictor: Predictor, photo_shapes: list[tuple[int, int]]) -> list[PhotoPrediction]:
+    """The network's answer for a batch of network inputs.
+
+    Parameters
+    ----------
+    images : (B, 3, S, S) ndarray of float32, from :func:`network_input`
+    predictor : ``images -> logits`` of the heads its weights' ``output`` names (count, grade and,
+        for the lesion network, heatmap and size)
+    photo_shapes : B ``(H, W)`` shapes of the photos, to put detections back in photo pixels
+
+    With ``output["test_flip"]`` the logits are averaged with the mirrored photos' first
+    (:func:`flip_averaged_logits`); detections use ``output["threshold"]``.
+    """
+    from medimg.acne.lesions import detect_lesions, scale_boxes
+    from medimg.common.errors import ModelError
+
+    _, output = model_io(predictor, DEFAULT_ARCH)
+    images = np.asarray(images, dtype=np.float32)
+    logits = flip_averaged_logits(images, predictor) if output.get("test_flip") else predictor(images)
+    probabilities = dict(zip(head_names(output), activate(logits, output)))
+    if "count" not in probabilities or "grade" not in probabilities:
+        raise ModelError(expected("a network with count and grade heads", ", ".join(probabilities) or "no named heads"))
+    heatmaps, sizes = probabilities.get("heatmap"), probabilities.get("size")
+    stride = next((int(head.get("stride", 4)) for head in output["heads"] if head["name"] == "heatmap"), 4)
+    predictions = []
+    for i, shape in enumerate(photo_shapes):
+        detections = None
+        if heatmaps is not None and sizes is not None:
+            found = detect_lesions(heatmaps[i, 0], sizes[i], threshold=float(output.get("threshold", 0.3)), stride=stride)
+            detections = scale_boxes(found, from_shape=images.shape[2:], to_shape=tuple(shape))
+        predictions.append(PhotoPrediction(probabilities["count"][i], probabilities["grade"][i], detections))
+    return predictions

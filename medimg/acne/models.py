@@ -300,3 +300,33 @@ HEADS_OUTPUT = {"heads": [
 
 register_group("acne", MODEL_NAMES, build_model, config_of=model_config, preprocessing=INPUT_PREPROCESSING, output=HEADS_OUTPUT,
                shipped={"fusion": "acne-fusion"})
+
+
+# ---------------------------------------------------------------------------------------------
+# the lesion network: detector heat-map + LDL heads (medimg.acne.lesionnet), trained on real boxes
+
+LESION_PREPROCESSING = {"input_size": 256, "resize": "bilinear", "mean": list(ACNE04_MEAN), "std": list(ACNE04_STD)}
+LESION_OUTPUT = {"heads": [
+    {"name": "count", "activation": "softmax", "bins": N_COUNT_BINS},
+    {"name": "grade", "activation": "softmax", "classes": N_GRADES},
+    {"name": "heatmap", "activation": "sigmoid", "stride": 4},
+    {"name": "size", "activation": "identity", "stride": 4},
+]}
+
+
+def _build_lesion(name: str, **config: Any) -> nn.Module:
+    from medimg.acne.lesionnet import build_lesionnet
+
+    return build_lesionnet(**config)
+
+
+def _lesion_config(model: nn.Module) -> dict[str, Any]:
+    from medimg.acne.lesionnet import LesionNet
+
+    if not isinstance(model, LesionNet):
+        raise ModelError(expected("a network built by medimg.acne.lesionnet.build_lesionnet", type(model).__name__))
+    return dict(model.config)
+
+
+register_group("acne", ("lesion",), _build_lesion, config_of=_lesion_config, preprocessing=LESION_PREPROCESSING, output=LESION_OUTPUT,
+               shipped={})

@@ -11,6 +11,16 @@ Per image (one record)::
     cou2cls_grade        argmax of the count distribution summed per grade under the criterion
                          (the report's cou2cls); equals ``count_grade`` unless the count
                          distribution is spread across a grade boundary
+    ldl_count            the count head's answer (argmax + 1), whatever ``count`` is
+    lesions              lesions found by the detector (lesion network only; empty otherwise)
+    in_domain            false when the photo is clearly not a skin photo
+                         (:mod:`medimg.acne.domain`; a one-line warning says why on stderr)
+
+For the lesion network the weights say where ``count`` and ``grade`` come from
+(``output.count_from``: ``detections`` or ``ldl``; ``output.grade_from``: ``count`` (the
+criterion applied to ``count``) or ``grade_head``); the fusion and its kin always answer with
+the LDL heads. ``--overlay DIR`` writes each photo with its detected lesions boxed
+(:mod:`medimg.acne.overlay`).
 
 An unreadable image is reported on stderr and skipped; the batch goes on and the caller learns
 about it from the outcome's ``failures``; stderr ends with "k of N images failed" (for more than
@@ -27,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from medimg.acne.labels import GRADE_NAMES, HAYASHI, GradingCriterion, count_to_grade_distribution, grades_of_counts
-from medimg.acne.inference import InferenceOptions, acne_network, input_preprocessing, network_input, predict_probabilities
+from medimg.acne.inference import InferenceOptions, acne_network, input_preprocessing, network_input, predict_photos
 from medimg.common import console
 from medimg.common.batch import BatchOutcome, iter_batch
 from medimg.common.clock import StageClock
@@ -37,7 +47,8 @@ from medimg.common.report import RunReport
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 PROBABILITY_COLUMNS = tuple(f"p_{name.replace(' ', '_')}" for name in GRADE_NAMES)
-RECORD_COLUMNS = ("file", "count", "grade", "grade_name", *PROBABILITY_COLUMNS, "count_grade", "count_grade_name", "cou2cls_grade")
+RECORD_COLUMNS = ("file", "count", "grade", "grade_name", *PROBABILITY_COLUMNS, "count_grade", "count_grade_name", "cou2cls_grade",
+                  "ldl_count", "lesions", "in_domain")
 _GLOB_CHARACTERS = frozenset("*?[")
 
 
@@ -90,29 +101,44 @@ def grade_records(
     grade_probs: np.ndarray,
     *,
     criterion: GradingCriterion = HAYASHI,
+    lesions: Sequence[int | None] | None = None,
+    in_domain: Sequence[bool] | None = None,
+    count_from: str = "ldl",
+    grade_from: str = "grade_head",
 ) -> list[dict]:
-    """Records (see module docstring) from the network's two distributions.
+    """Records (see module docstring) from the network's two distributions and, for the lesion
+    network, the number of lesions it detected per photo.
 
     Parameters
     ----------
     files : sequence of N paths
     count_probs : (N, 65) ndarray of float
     grade_probs : (N, 4) ndarray of float
+    lesions : N detected counts (``None`` where there is no detector)
+    in_domain : N flags from :func:`medimg.acne.domain.domain_warning` (default all true)
+    count_from : ``"ldl"`` or ``"detections"`` -- what ``count`` is
+    grade_from : ``"grade_head"`` or ``"count"`` -- what ``grade`` is
     """
     count_probs = np.asarray(count_probs, dtype=np.float64)
     grade_probs = np.asarray(grade_probs, dtype=np.float64)
     n = len(files)
     if count_probs.shape[:1] != (n,) or grade_probs.shape != (n, len(GRADE_NAMES)):
         raise InputError(expected(f"({n}, 65) count and ({n}, 4) grade probabilities", f"shapes {count_probs.shape} and {grade_probs.shape}"))
-    counts = count_probs.argmax(axis=1) + 1
-    grades = grade_probs.argmax(axis=1)
+    if count_from not in ("ldl", "detections") or grade_from not in ("grade_head", "count"):
+        raise InputError(expected("count_from ldl|detections and grade_from grade_head|count", f"{count_from!r} and {grade_from!r}"))
+    lesions = list(lesions) if lesions is not None else [None] * n
+    in_domain = list(in_domain) if in_domain is not None else [True] * n
+    ldl_counts = count_probs.argmax(axis=1) + 1
+    counts = np.array([found if count_from == "detections" and found is not None else ldl for ldl, found in zip(ldl_counts, lesions)])
     count_grades = grades_of_counts(counts, criterion)
+    grades = count_grades if grade_from == "count" else grade_probs.argmax(axis=1)
     cou2cls_grades = count_to_grade_distribution(count_probs, criterion).argmax(axis=1)
     records = []
     for i, path in enumerate(files):
         record = {"file": str(path), "count": int(counts[i]), "grade": int(grades[i]), "grade_name": GRADE_NAMES[grades[i]]}
         record.update({column: float(p) for column, p in zip(PROBABILITY_COLUMNS, grade_probs[i])})
-        record.update(count_grade=int(count_grades[i]), count_grade_name=GRADE_NAMES[count_grades[i]], cou2cls_grade=int(cou2cls_grades[i]))
+        record.update(count_grade=int(count_grades[i]), count_grade_name=GRADE_NAMES[count_grades[i]], cou2cls_grade=int(cou2cls_grades[i]),
+                      ldl_count=int(ldl_counts[i]), lesions=None if lesions[i] is None else int(lesions[i]), in_domain=bool(in_domain[i]))
         records.append(record)
     return records
 
@@ -124,6 +150,7 @@ def grade_images(
     criterion: GradingCriterion = HAYASHI,
     batch_size: int = 8,
     clock: StageClock | None = None,
+    overlay_dir: Path | None = None,
 ) -> BatchOutcome[dict]:
     """Grade photos in network batches of ``batch_size``; unreadable files are reported and skipped
     (:func:`medimg.common.batch.iter_batch`), so memory holds one batch of photos at a time.
@@ -132,50 +159,74 @@ def grade_images(
     ----------
     paths : sequence of image paths
     predictor : callable
-        ``images (B, 3, S, S) float32 -> (count_logits (B, 65), grade_logits (B, 4))``; a
-        :class:`~medimg.common.predictor.LazyModel` loads its network only when the first image
-        has been read.
+        ``images (B, 3, S, S) float32 -> logits`` of the heads its weights name (count and grade;
+        heatmap and size for the lesion network); a :class:`~medimg.common.predictor.LazyModel`
+        loads its network only when the first image has been read.
     criterion : GradingCriterion
         Grades the predicted count (``count_grade``, ``cou2cls_grade``); the grade head does
         not depend on it.
+    overlay_dir : folder for ``<stem>_lesions.png`` per photo (needs a network with a detector)
 
     Returns
     -------
     BatchOutcome
         ``results``: one record per readable image (module docstring), in input order.
     """
+    from medimg.acne.domain import domain_warning
+    from medimg.acne.inference import DEFAULT_ARCH, head_names
+    from medimg.common.predictor import model_io
+
     if batch_size < 1:
         raise InputError(expected("a batch size >= 1", batch_size))
     clock = clock or StageClock()
     outcome: BatchOutcome[dict] = BatchOutcome()
-    pending_files: list[Path] = []
-    pending_images: list[np.ndarray] = []
+    pending: list[tuple[Path, np.ndarray, np.ndarray, bool]] = []
     preprocessing: dict | None = None
+    output: dict = {}
+    overlay_names: set[str] = set()
 
-    def read(path: Path) -> np.ndarray:
-        nonlocal preprocessing
+    def read(path: Path) -> tuple[np.ndarray, np.ndarray, bool]:
+        nonlocal preprocessing, output
         with clock.stage("read"):
             photo = read_image(path)  # read before the network loads: a bad first file fails fast
         if preprocessing is None:
             with clock.stage("load_model"):
                 preprocessing = input_preprocessing(predictor)
+                output = model_io(predictor, DEFAULT_ARCH)[1]
+            if overlay_dir is not None and "heatmap" not in head_names(output):
+                from medimg.common.errors import ModelError
+
+                raise ModelError(expected("a network with a lesion detector for --overlay (model lesion)", f"{getattr(predictor, 'arch', 'a network')} without one"))
+        warning = domain_warning(photo)
+        if warning is not None:
+            console.warn(f"{path}: {warning}; its grade is unreliable")
         with clock.stage("preprocess"):
-            return network_input(photo, preprocessing)
+            return photo, network_input(photo, preprocessing), warning is None
 
     def flush() -> None:
         with clock.stage("infer"):
-            count_probs, grade_probs = predict_probabilities(np.stack(pending_images), predictor)
-        outcome.results.extend(grade_records(pending_files, count_probs, grade_probs, criterion=criterion))
-        pending_files.clear()
-        pending_images.clear()
+            predictions = predict_photos(np.stack([item[2] for item in pending]), predictor, [item[1].shape[:2] for item in pending])
+        records = grade_records(
+            [item[0] for item in pending], np.stack([p.count_probs for p in predictions]), np.stack([p.grade_probs for p in predictions]),
+            criterion=criterion, lesions=[None if p.detections is None else len(p.detections) for p in predictions],
+            in_domain=[item[3] for item in pending], count_from=output.get("count_from", "ldl"), grade_from=output.get("grade_from", "grade_head"),
+        )
+        if overlay_dir is not None:
+            from medimg.acne.overlay import overlay_name, write_overlay
 
-    for path, image in iter_batch([Path(p) for p in paths], read, outcome, progress=lambda items: console.track(items, description="grade"),
-                                  noun="images"):
-        pending_files.append(path)
-        pending_images.append(image)
-        if len(pending_images) == batch_size:
+            with clock.stage("overlay"):
+                for (path, photo, _, _), prediction, record in zip(pending, predictions, records):
+                    caption = f"{record['lesions']} lesions, {record['grade_name']}" + ("" if record["in_domain"] else " (not a skin photo?)")
+                    write_overlay(Path(overlay_dir) / overlay_name(path, overlay_names), photo, prediction.detections, caption=caption, source=path)
+        outcome.results.extend(records)
+        pending.clear()
+
+    for path, (photo, image, in_domain) in iter_batch([Path(p) for p in paths], read, outcome,
+                                                      progress=lambda items: console.track(items, description="grade"), noun="images"):
+        pending.append((path, photo, image, in_domain))
+        if len(pending) == batch_size:
             flush()
-    if pending_images:
+    if pending:
         flush()
     return outcome
 
@@ -186,14 +237,23 @@ def grade_files(
     options: InferenceOptions = InferenceOptions(),
     criterion: GradingCriterion = HAYASHI,
     report_path: Path | None = None,
+    overlay_dir: Path | None = None,
 ) -> BatchOutcome[dict]:
     """``medimg acne grade``: expand files / folders / globs, load the network once, grade every
-    image; with ``report_path``, also write the run report (JSON) there."""
+    image; with ``report_path``, also write the run report (JSON) there; with ``overlay_dir``,
+    each photo with its lesions boxed."""
+    from medimg.common.errors import OutputError
+
     network = acne_network(options)  # a typo in --model fails now, not after the first image
     items = [str(item) for item in items]
     paths = expand_inputs(items)
+    if overlay_dir is not None:
+        try:
+            Path(overlay_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputError(expected("a folder for the overlays", f"'{overlay_dir}' ({error.strerror})")) from None
     clock = StageClock()
-    outcome = grade_images(paths, predictor=network, criterion=criterion, batch_size=options.batch_size, clock=clock)
+    outcome = grade_images(paths, predictor=network, criterion=criterion, batch_size=options.batch_size, clock=clock, overlay_dir=overlay_dir)
     if outcome.results:
         console.info(f"Graded {len(outcome.results)} image(s) with weights {network.source} on {network.device}")
     outcome.report_failures()

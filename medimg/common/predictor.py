@@ -150,10 +150,15 @@ class LazyModel:
 
 def model_io(predictor: Predictor, default_arch: str) -> tuple[dict, dict]:
     """``(preprocessing, output)`` the pipeline applies around ``predictor``: the weights file's for
-    a :class:`LazyModel`, the registered defaults of ``default_arch`` for any other callable."""
+    a :class:`LazyModel`, its own ``preprocessing`` and ``output`` attributes for a callable that
+    carries both (a test's stand-in for a network), the registered defaults of ``default_arch``
+    for any other callable."""
     if isinstance(predictor, LazyModel):
         model = predictor.load()
         return model.preprocessing, model.output
+    preprocessing, output = getattr(predictor, "preprocessing", None), getattr(predictor, "output", None)
+    if isinstance(preprocessing, dict) and isinstance(output, dict):
+        return preprocessing, output
     from medimg.common.models import network_spec
 
     spec = network_spec(default_arch)

@@ -18,9 +18,10 @@ def grade(*args):
     return runner.invoke(app, ["--quiet", "acne", "grade", *map(str, args)])
 
 
-def photo(height=48, width=64, seed=0):
+def photo(height=128, width=160, seed=0):
+    """Skin-toned noise, large enough not to be flagged as out of domain."""
     rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    return np.clip(np.array([210, 160, 130]) + rng.normal(0, 12, (height, width, 3)), 0, 255).astype(np.uint8)
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def image_zoo(tmp_path):
     rgb.save(zoo / "rgb.tif")
     rgb.save(zoo / "rgb.bmp")
     rgb.convert("L").save(zoo / "gray.png")
-    Image.fromarray(np.dstack([photo(), np.full((48, 64), 128, np.uint8)])).save(zoo / "rgba.png")
+    Image.fromarray(np.dstack([photo(), np.full((128, 160), 128, np.uint8)])).save(zoo / "rgba.png")
     Image.fromarray((photo()[..., 0].astype(np.uint16) * 257)).save(zoo / "deep16.png")
     rgb.convert("CMYK").save(zoo / "cmyk.jpg", quality=90)
     exif = Image.Exif()
@@ -48,7 +49,7 @@ def test_every_image_mode_is_graded(image_zoo, random_weights):
 
     assert Image.open(image_zoo / "deep16.png").mode.startswith("I;16")
     assert Image.open(image_zoo / "cmyk.jpg").mode == "CMYK"
-    assert read_image(image_zoo / "exif_rotated.jpg").shape == (48, 64, 3)
+    assert read_image(image_zoo / "exif_rotated.jpg").shape == (128, 160, 3)
     result = grade(image_zoo, "--weights", random_weights, "--device", "cpu", "--json")
     assert result.exit_code == 0, result.stderr
     records = json.loads(result.stdout)
@@ -66,7 +67,7 @@ def test_table_and_csv_output(image_zoo, random_weights):
     assert table.exit_code == 0, table.stderr
     lines = table.stdout.splitlines()
     assert lines[0].split() == ["file", "count", "grade", "grade_name", "p_mild", "p_moderate", "p_severe", "p_very_severe",
-                                "count_grade", "count_grade_name", "cou2cls_grade"]
+                                "count_grade", "count_grade_name", "cou2cls_grade", "ldl_count", "lesions", "in_domain"]
     assert len(lines) == 3 and lines[1].startswith(str(files[0]))
     as_csv = grade(*files, "--weights", random_weights, "--device", "cpu", "--csv")
     assert as_csv.exit_code == 0, as_csv.stderr
@@ -131,7 +132,7 @@ def test_a_real_photo_nobody_here_made(random_weights):
     [
         (["{tmp}/nothing.jpg"], "expected an existing image file, got '"),
         (["{tmp}/*.webp"], "expected images matching"),
-        (["{tmp}/a.png", "--model", "bogus"], "expected a model among fusion, resnet, vit, got 'bogus'"),
+        (["{tmp}/a.png", "--model", "bogus"], "expected a model among fusion, lesion, resnet, vit, got 'bogus'"),
         (["{tmp}/a.png", "--thresholds", "5,3,9"], "expected thresholds 'a,b,c' with 0 <= a < b < c, got '5,3,9'"),
         (["{tmp}/a.png", "--criterion", "strict"], "expected a criterion among hayashi, report, got 'strict'"),
         (["{tmp}/a.png", "--model", "vit"], "expected --weights for 'acne-vit' (weights ship for acne-fusion"),

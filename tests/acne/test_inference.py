@@ -56,7 +56,7 @@ def test_default_weights_exist_only_for_fusion():
 
 
 def test_unknown_model_lists_the_valid_ones():
-    with pytest.raises(ModelError, match="expected a model among fusion, resnet, vit, got 'bogus'"):
+    with pytest.raises(ModelError, match="expected a model among fusion, lesion, resnet, vit, got 'bogus'"):
         acne_network(InferenceOptions(model="bogus"))
 
 
