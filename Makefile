@@ -30,13 +30,12 @@ demo-oct: install
 		--pred-pores $(DEMO_DIR)/sample_oct/pores.csv --true-pores $(DEMO_DIR)/sample_pores.csv
 	@echo "Pore map: $(DEMO_DIR)/sample_oct/fingerprint.png" >&2
 
-# A real photo nobody here made (scikit-image's astronaut), then synthetic photos with known counts.
+# A real face nobody here made (scikit-image's astronaut), then four real ACNE04 photos the shipped
+# model never trained on (one per grade; truth in tests/data/acne04_photos/NNEW_test_0.txt), lesions boxed.
 demo-acne: install
 	$(VENV)/bin/medimg acne grade "$$($(PY) -c 'import skimage.data as d, os; print(os.path.join(d.data_dir, "astronaut.png"))')"
-	rm -rf $(DEMO_DIR)/acne
-	$(VENV)/bin/medimg --quiet acne synth $(DEMO_DIR)/acne --n 10 --seed 3 > /dev/null
-	$(VENV)/bin/medimg acne grade $(DEMO_DIR)/acne/JPEGImages
-	@echo "True counts: $(DEMO_DIR)/acne/NNEW_test_0.txt and NNEW_trainval_0.txt (filename grade count)" >&2
+	$(VENV)/bin/medimg acne grade tests/data/acne04_photos/JPEGImages --overlay $(DEMO_DIR)/acne_overlays
+	@echo "True grade and count: tests/data/acne04_photos/NNEW_test_0.txt; lesions boxed in $(DEMO_DIR)/acne_overlays/" >&2
 
 demo-mandible: install
 	rm -rf $(DEMO_DIR)/head $(DEMO_DIR)/head_mandible

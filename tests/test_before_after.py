@@ -81,7 +81,8 @@ def test_acne_grades_of_real_photos_are_unchanged():
     from medimg.acne.pipeline import grade_files
 
     photos = [Path(skimage.data.data_dir) / name for name in ("astronaut.png", "coffee.png")]
-    records = grade_files(photos, options=InferenceOptions(device="cpu")).results
+    # the fusion (no longer the default since the real-photo lesion network shipped) must not change
+    records = grade_files(photos, options=InferenceOptions(model="fusion", device="cpu")).results
     for record, before in zip(records, json.loads((DATA / "acne_before_after.json").read_text()), strict=True):
         assert {k: record[k] for k in ("count", "grade", "count_grade", "cou2cls_grade")} == {
             k: before[k] for k in ("count", "grade", "count_grade", "cou2cls_grade")}

@@ -27,8 +27,8 @@ THRESHOLDS_HELP = "Own criterion: upper counts of grades 0, 1, 2 as 'a,b,c' (ove
 DeviceOption = typer.Option("auto", "--device", help=DEVICE_HELP)
 ModelOption = typer.Option("fusion", "--model", help=MODEL_HELP)
 # inference: None takes fusion, or whatever network a --weights file holds
-NetworkOption = typer.Option(None, "--model", help=MODEL_HELP + " Default: fusion, or the network --weights holds.", show_default=False)
-WeightsOption = typer.Option(None, "--weights", help="Weights file (.safetensors); default: the shipped fusion weights.")
+NetworkOption = typer.Option(None, "--model", help=MODEL_HELP + " Default: lesion, or the network --weights holds.", show_default=False)
+WeightsOption = typer.Option(None, "--weights", help="Weights file (.safetensors); default: the shipped weights of --model (lesion: trained on real ACNE04).")
 CriterionOption = typer.Option(None, "--criterion", help=CRITERION_HELP)
 ThresholdsOption = typer.Option(None, "--thresholds", help=THRESHOLDS_HELP)
 BatchOption = typer.Option(8, "--batch-size", min=1, help="Images per forward pass.")

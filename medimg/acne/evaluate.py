@@ -68,6 +68,7 @@ def evaluate(
     predictor,
     criterion: GradingCriterion = HAYASHI,
     batch_size: int = 8,
+    keep_predictions: bool = False,
 ) -> dict:
     """The report's table on ``NNEW_test_<fold>.txt`` (see ``scores.evaluation_report``).
 
@@ -108,10 +109,17 @@ def evaluate(
         true_counts=predicted["true_counts"],
         predicted_counts=counts,
     )
-    extra = {"ldl_count_mae": float(np.abs(ldl_counts - predicted["true_counts"]).mean())}
+    grade_head = predicted["grade_probs"].argmax(axis=1)
+    extra = {"ldl_count_mae": float(np.abs(ldl_counts - predicted["true_counts"]).mean()),
+             "grade_head_acc": float((grade_head == predicted["true_grades"]).mean())}
     if lesions is not None:
         extra["detected_count_mae"] = float(np.abs(lesions - predicted["true_counts"]).mean())
         extra["detected_count_rmse"] = float(np.sqrt(np.mean((lesions - predicted["true_counts"]) ** 2)))
+        extra["detected_grade_acc"] = float((grades_of_counts(lesions, criterion) == predicted["true_grades"]).mean())
+    if keep_predictions:
+        final = count_grades if output.get("grade_from") == "count" else grade_head
+        extra.update(true_grades=predicted["true_grades"].tolist(), predicted_grades=final.tolist(),
+                     true_counts=predicted["true_counts"].tolist(), predicted_counts=np.asarray(counts).tolist())
     return {"fold": fold, "criterion": criterion.name, **report, **extra}
 
 
@@ -124,6 +132,7 @@ def evaluate_fold(
     device: str = "auto",
     criterion: GradingCriterion = HAYASHI,
     batch_size: int = 8,
+    keep_predictions: bool = False,
 ) -> dict:
     """``medimg acne evaluate``: load the network once and :func:`evaluate` it on the fold."""
     from medimg.acne.inference import InferenceOptions, acne_network
@@ -131,6 +140,6 @@ def evaluate_fold(
     network = acne_network(InferenceOptions(model=model, weights=weights, device=device, batch_size=batch_size))
     load_split(data_dir, fold, "test")  # a wrong folder or fold fails before the model loads
     network.load()
-    report = evaluate(data_dir, fold=fold, predictor=network, criterion=criterion, batch_size=batch_size)
+    report = evaluate(data_dir, fold=fold, predictor=network, criterion=criterion, batch_size=batch_size, keep_predictions=keep_predictions)
     report["weights"] = network.source
     return report

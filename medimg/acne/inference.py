@@ -17,17 +17,18 @@ from medimg.common.errors import expected
 from medimg.common.images import read_image
 from medimg.common.predictor import LazyModel, NetworkOptions, Predictor, group_network, model_io
 
+# what a bare callable (a test's stand-in) is taken to be; the default network is acne_network's
 DEFAULT_ARCH = "acne-fusion"
 
 
 @dataclass(frozen=True)
 class InferenceOptions(NetworkOptions):
-    batch_size: int = 8  # model None: fusion, or the network a weights file holds
+    batch_size: int = 8  # model None: lesion, or the network a weights file holds
 
 
 def acne_network(options: InferenceOptions = InferenceOptions()) -> LazyModel:
     """The network of ``options``, loaded on first use; an unknown ``model`` is refused now."""
-    return group_network("acne", options, default_model="fusion")
+    return group_network("acne", options, default_model="lesion")
 
 
 def network_input(photo: np.ndarray, preprocessing: dict) -> np.ndarray:

@@ -241,7 +241,8 @@ def train_lesion(
     steps_per_epoch: int | None = None,
 ):
     """Train ``acne-lesion`` on fold ``fold`` (``split="fold"``) or on every photo of
-    ``NNEW_trainval_all.txt`` (``split="all"``); weights, checkpoint and log go to ``run_dir``."""
+    ``NNEW_trainval_all.txt`` (``split="all"``); weights, checkpoint and log go to ``run_dir``.
+    A fold's weights then get their detector threshold from :func:`calibrate_threshold`."""
     import torch
 
     from medimg.acne.lesionnet import build_lesionnet
@@ -281,5 +282,54 @@ def train_lesion(
                               output={**LESION_OUTPUT, "threshold": threshold})
     run_entries = {"fold": str(fold) if split != "all" else "all", "batch_size": str(batch_size), "data_dir": str(data_dir),
                    "train_photos": str(len(entries))}
-    return fit(network, dataset=samples, batch_size=batch_size, loss_fn=loss_fn, settings=settings, run_dir=run_dir, arch=arch,
-               device=resolve_device(device), validate=validate_fn, resume=resume, metadata={**header, **run_entries})
+    result = fit(network, dataset=samples, batch_size=batch_size, loss_fn=loss_fn, settings=settings, run_dir=run_dir, arch=arch,
+                 device=resolve_device(device), validate=validate_fn, resume=resume, metadata={**header, **run_entries})
+    if split != "all":
+        from medimg.common.training import current_ranks
+
+        if current_ranks().is_main:
+            chosen = calibrate_threshold(result.weights, data_dir, fold=fold, device=device)
+            console.info(f"detector threshold {chosen['threshold']:g} (count MAE {chosen['train_mae'][chosen['threshold']]:.2f} "
+                         f"on the {len(entries)} training photos)")
+    return result
+
+
+CALIBRATION_THRESHOLDS = tuple(round(0.1 + 0.05 * i, 2) for i in range(11))  # 0.10 .. 0.60
+
+
+def calibrate_threshold(weights: Path | str, data_dir: Path | str, *, fold: int | None = None, device: str = "auto",
+                        thresholds: Sequence[float] = CALIBRATION_THRESHOLDS, count_from: str = "ldl",
+                        grade_from: str = "grade_head") -> dict:
+    """Pick the detector's threshold on the photos the network trained on, and store it.
+
+    The photos of the weights' own training split (``NNEW_trainval_<fold>.txt``, the fold read from
+    the weights unless given) are run as ``grade`` runs them (test-time flip); the threshold with
+    the smallest count MAE among ``thresholds`` is written into the weights' ``output`` with
+    ``count_from`` and ``grade_from`` (what ``grade`` answers with: the LDL heads by default, as
+    fold 0 of the cross-validation favoured; see the model card) and ``test_flip = true``. The
+    test split is never looked at.
+
+    Returns ``{"threshold": t, "train_mae": {t: mae, ...}}``.
+    """
+    from medimg.common.device import resolve_device
+    from medimg.common.models import load_model, weights_metadata
+    from medimg.common.weights import load_weights, save_weights
+
+    model = load_model(weights)
+    if model.arch != "acne-lesion":
+        raise InputError(expected("acne-lesion weights", f"{model.arch} in '{weights}'"))
+    fold = int(model.metadata.get("fold", 0)) if fold is None else fold
+    size = int(model.preprocessing["input_size"])
+    split = load_lesion_split(data_dir, load_split(data_dir, fold, "trainval"), read_boxes(Path(data_dir) / BOXES_NAME), size=size)
+    network = model.network.to(resolve_device(device))
+    _, _, heatmaps, sizes = predict_split(network, split, flip=True)
+    maes = {}
+    for threshold in thresholds:
+        detected = np.array([len(detect_lesions(h, s, threshold=threshold, stride=STRIDE)) for h, s in zip(heatmaps, sizes)])
+        maes[float(threshold)] = float(np.abs(detected - split.counts).mean())
+    best = min(maes, key=maes.get)
+    tensors, metadata = load_weights(weights, arch=model.arch)
+    output = {**model.output, "threshold": best, "count_from": count_from, "grade_from": grade_from, "test_flip": True}
+    header = weights_metadata(model.arch, model.network, preprocessing=model.preprocessing, output=output)
+    save_weights(weights, tensors, arch=model.arch, metadata={**metadata, **header, "threshold_chosen_on": f"NNEW_trainval_{fold}.txt"})
+    return {"threshold": best, "train_mae": maes}

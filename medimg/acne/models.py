@@ -329,4 +329,4 @@ def _lesion_config(model: nn.Module) -> dict[str, Any]:
 
 
 register_group("acne", ("lesion",), _build_lesion, config_of=_lesion_config, preprocessing=LESION_PREPROCESSING, output=LESION_OUTPUT,
-               shipped={})
+               shipped={"lesion": "acne-lesion"})

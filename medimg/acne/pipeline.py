@@ -216,7 +216,8 @@ def grade_images(
 
             with clock.stage("overlay"):
                 for (path, photo, _, _), prediction, record in zip(pending, predictions, records):
-                    caption = f"{record['lesions']} lesions, {record['grade_name']}" + ("" if record["in_domain"] else " (not a skin photo?)")
+                    caption = (f"{record['lesions']} lesions marked; count {record['count']}, {record['grade_name']}"
+                               + ("" if record["in_domain"] else " (not a skin photo?)"))
                     write_overlay(Path(overlay_dir) / overlay_name(path, overlay_names), photo, prediction.detections, caption=caption, source=path)
         outcome.results.extend(records)
         pending.clear()
@@ -248,6 +249,11 @@ def grade_files(
     items = [str(item) for item in items]
     paths = expand_inputs(items)
     if overlay_dir is not None:
+        from medimg.acne.inference import head_names
+        from medimg.common.errors import ModelError
+
+        if "heatmap" not in head_names(network.load().output):  # refuse before any folder is made
+            raise ModelError(expected("a network with a lesion detector for --overlay (model lesion)", f"{network.load().arch} without one"))
         try:
             Path(overlay_dir).mkdir(parents=True, exist_ok=True)
         except OSError as error:

@@ -48,6 +48,13 @@ SHIPPED: dict[str, ShippedWeights] = {
         arch="acne-fusion",
         card="acne_fusion.md",
     ),
+    "acne-lesion": ShippedWeights(
+        name="acne-lesion",
+        filename="acne_lesion.safetensors",
+        sha256="45f13d3658f8d77530d304c262e4b046defe2eae09039b245fc23fb52cf0f452",
+        arch="acne-lesion",
+        card="acne_lesion.md",
+    ),
     "mandible-res-cbam-unet": ShippedWeights(
         name="mandible-res-cbam-unet",
         filename="mandible_res_cbam_unet.safetensors",

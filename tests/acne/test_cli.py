@@ -2,6 +2,7 @@ import csv
 import io
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -210,3 +211,28 @@ def test_model_info_lists_the_three_networks():
     fusion = rows[2]
     assert fusion["params"] > max(rows[0]["params"], rows[1]["params"])
     assert fusion["GFLOPs"] == pytest.approx(2 * fusion["GMACs"], rel=1e-3)
+
+
+REAL_PHOTOS = Path(__file__).parents[1] / "data" / "acne04_photos"
+
+
+def test_train_lesion_then_evaluate_reports_both_counts(tmp_path):
+    config = '{"widths": [4, 8, 8, 8], "decoder_width": 8}'
+    trained = runner.invoke(app, ["--quiet", "acne", "train", str(REAL_PHOTOS), "--model", "lesion", "-o", str(tmp_path / "run"),
+                                  "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--config", config, "--device", "cpu"])
+    assert trained.exit_code == 0, trained.stderr
+    weights, log = trained.stdout.splitlines()
+    assert weights.endswith("weights.safetensors") and log.endswith("train_log.csv")
+    evaluated = runner.invoke(app, ["--quiet", "acne", "evaluate", str(REAL_PHOTOS), "--weights", weights, "--json", "--device", "cpu"])
+    assert evaluated.exit_code == 0, evaluated.stderr
+    report = json.loads(evaluated.stdout)
+    assert report["n_images"] == 4 and 0.0 <= report["grade_head_acc"] <= 1.0
+    assert report["detected_count_mae"] >= 0.0 and report["ldl_count_mae"] == report["counting"]["MAE"]
+
+
+def test_overlay_with_a_network_without_detector_is_a_clean_error(tmp_path, random_weights):
+    result = grade(REAL_PHOTOS / "JPEGImages" / "levle0_110_v2.jpg", "--weights", random_weights, "--overlay", tmp_path / "marked")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith("Error: expected a network with a lesion detector for --overlay")
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "marked").exists()

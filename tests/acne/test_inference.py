@@ -48,11 +48,13 @@ def test_network_input_resizes_to_the_weights_input_size():
     np.testing.assert_allclose(image, (128 / 255 - 0.5) / 0.25, rtol=1e-5)
 
 
-def test_default_weights_exist_only_for_fusion():
-    with pytest.raises(ModelError, match="expected --weights for 'acne-resnet' \\(weights ship for acne-fusion; train them with 'medimg acne train'\\)"):
+def test_default_weights_ship_for_lesion_and_fusion_only():
+    with pytest.raises(ModelError, match="expected --weights for 'acne-resnet' \\(weights ship for acne-fusion, acne-lesion; train them with 'medimg acne train'\\)"):
         acne_network(InferenceOptions(model="resnet")).load()
     network = acne_network(InferenceOptions(device="cpu"))
-    assert network.load().arch == "acne-fusion" and network.source == "shipped:acne-fusion"
+    assert network.load().arch == "acne-lesion" and network.source == "shipped:acne-lesion"
+    fusion = acne_network(InferenceOptions(model="fusion", device="cpu"))
+    assert fusion.load().arch == "acne-fusion" and fusion.source == "shipped:acne-fusion"
 
 
 def test_unknown_model_lists_the_valid_ones():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from medimg.acne.dataset import load_split
-from medimg.acne.lesion_training import (LesionSamples, augment, lesion_loss, load_lesion_split, read_boxes, split_scores,
+from medimg.acne.lesion_training import (CALIBRATION_THRESHOLDS, LesionSamples, augment, lesion_loss, load_lesion_split, read_boxes, split_scores,
                                          train_lesion)
 from medimg.common.errors import InputError
 
@@ -90,4 +90,8 @@ def test_one_training_step_writes_weights_that_rebuild_alone(tmp_path):
     assert set(result.history[0]) >= {"loss", "det0.3_mae", "det0.3_acc", "ldl_count_mae", "ldl_grade_acc"}
     loaded = load_model(result.weights)
     assert loaded.arch == "acne-lesion" and loaded.config == TINY
-    assert loaded.preprocessing["input_size"] == 64 and loaded.output["threshold"] == 0.3
+    assert loaded.preprocessing["input_size"] == 64
+    # the threshold was chosen on the fold's training photos and stored with the answer rule
+    assert loaded.metadata["threshold_chosen_on"] == "NNEW_trainval_0.txt"
+    assert loaded.output["threshold"] in CALIBRATION_THRESHOLDS and loaded.output["test_flip"] is True
+    assert (loaded.output["count_from"], loaded.output["grade_from"]) == ("ldl", "grade_head")

@@ -1,0 +1,101 @@
+"""Five-fold cross-validation of the shipped acne lesion network on real ACNE04 photos.
+
+    nohup .venv/bin/python scripts/acne_lesion_cv.py ../shared/data/acne04_train runs/acne_lesion_cv > cv.log 2>&1 &
+
+Per fold k (resumable: a finished fold's run folder is reused):
+
+1. ``medimg acne train DATA --model lesion --fold k`` (:func:`medimg.acne.lesion_training.train_lesion`,
+   12 epochs, ~16 min on 2 CPU cores);
+2. the detector threshold is chosen on fold k's own training photos
+   (:func:`~medimg.acne.lesion_training.calibrate_threshold`) and stored in the weights;
+3. ``medimg acne evaluate DATA --fold k --weights ...`` scores ``NNEW_test_k.txt``, photos it never saw.
+
+Writes ``cv.json`` (every fold's report) and ``cv.md`` (the model card's table) in the runs
+folder. Folds are split by source photo (the three versions of one photo share a fold).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from medimg.acne.evaluate import evaluate_fold
+from medimg.acne.labels import GRADE_NAMES
+from medimg.acne.lesion_training import calibrate_threshold, train_lesion
+
+
+def fold_row(report: dict, threshold: float) -> dict:
+    count_table = report["grading"]["count_derived"]
+    return {
+        "fold": report["fold"],
+        "photos": report["n_images"],
+        "grade_head_acc": report["grade_head_acc"],
+        "ldl_grade_acc": count_table["AVE_ACC"],
+        "ldl_count_mae": report["counting"]["MAE"],
+        "ldl_count_rmse": report["counting"]["RMSE"],
+        "threshold": threshold,
+        "detected_grade_acc": report["detected_grade_acc"],
+        "detected_count_mae": report["detected_count_mae"],
+        "detected_count_rmse": report["detected_count_rmse"],
+    }
+
+
+def confusion(reports: list[dict]) -> np.ndarray:
+    matrix = np.zeros((4, 4), dtype=int)
+    for report in reports:
+        for truth, predicted in zip(report["true_grades"], report["predicted_grades"]):
+            matrix[truth, predicted] += 1
+    return matrix
+
+
+COLUMNS = (("grade_head_acc", "grade acc, grade head (shipped)"), ("ldl_grade_acc", "grade acc, LDL count"),
+           ("ldl_count_mae", "LDL count MAE"), ("ldl_count_rmse", "LDL count RMSE"), ("threshold", "detector threshold"),
+           ("detected_grade_acc", "grade acc, detected count"), ("detected_count_mae", "detected count MAE"),
+           ("detected_count_rmse", "detected count RMSE"))
+
+
+def markdown(rows: list[dict], matrix: np.ndarray) -> str:
+    lines = ["| fold | test photos | " + " | ".join(title for _, title in COLUMNS) + " |", "|---" * (len(COLUMNS) + 2) + "|"]
+    for row in rows:
+        lines.append(f"| {row['fold']} | {row['photos']} | " + " | ".join(f"{row[key]:.3f}" for key, _ in COLUMNS) + " |")
+    for label, chosen in (("mean ± sd, folds 0-4", rows), ("mean, folds 1-4", [r for r in rows if r["fold"] != 0])):
+        if not chosen:
+            continue
+        cells = [f"{np.mean([r[k] for r in chosen]):.3f}" + (f" ± {np.std([r[k] for r in chosen]):.3f}" if len(chosen) == len(rows) else "")
+                 for k, _ in COLUMNS]
+        lines.append(f"| {label} | {sum(r['photos'] for r in chosen)} | " + " | ".join(cells) + " |")
+    lines += ["", "Confusion matrix of the shipped rule (grade head) over the five test folds (rows: true grade, columns: predicted):", "",
+              "| true \\ predicted | " + " | ".join(GRADE_NAMES) + " |", "|---" * 5 + "|"]
+    for g, name in enumerate(GRADE_NAMES):
+        lines.append(f"| {name} | " + " | ".join(str(v) for v in matrix[g]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(data_dir: str, runs_dir: str, folds: str = "0,1,2,3,4", epochs: int = 12) -> None:
+    runs = Path(runs_dir)
+    rows, reports = [], []
+    for fold in (int(k) for k in folds.split(",")):
+        run = runs / f"fold{fold}"
+        result = train_lesion(data_dir, run, fold=fold, epochs=epochs)
+        from medimg.common.models import load_model
+
+        loaded = load_model(result.weights)
+        if "threshold_chosen_on" in loaded.metadata:  # calibrated by an earlier run of this script
+            calibration = {"threshold": loaded.output["threshold"]}
+        else:
+            calibration = calibrate_threshold(result.weights, data_dir, fold=fold)
+        report = evaluate_fold(data_dir, fold=fold, weights=result.weights, batch_size=16, keep_predictions=True)
+        (run / "evaluation.json").write_text(json.dumps({**report, "calibration": calibration}, indent=1))
+        rows.append(fold_row(report, calibration["threshold"]))
+        reports.append(report)
+        print(json.dumps(rows[-1]), flush=True)
+    (runs / "cv.json").write_text(json.dumps({"rows": rows, "confusion": confusion(reports).tolist()}, indent=1))
+    (runs / "cv.md").write_text(markdown(rows, confusion(reports)))
+    print((runs / "cv.md").read_text())
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3], *sys.argv[3:4], *(int(a) for a in sys.argv[4:5]))
