@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
@@ -26,9 +27,17 @@ WeightingOption = typer.Option(
     "gaussian", "--weighting",
     help="Blend of overlapping blocks' logits: gaussian (centre voxels count most) or constant (a plain mean, as the paper averaged).")
 StrideOption = typer.Option(40, "--stride", min=1, help="Grid step N of the 80^3 blocks (paper: 40 for inference).")
-SmoothOption = typer.Option(0.0, "--smooth", min=0.0, help="Gaussian sigma (voxels) on each B-scan before the gradient; 0 = paper's rule.")
-RisingOption = typer.Option(False, "--rising-only", help="Count only dark-to-bright steps (robust to a glass plate's edge).")
-MedianOption = typer.Option(0, "--median", min=0, help="Median filter size over the surface map (outlier rejection); 0 = off.")
+class SurfaceMethod(str, Enum):
+    robust = "robust"
+    paper = "paper"
+
+
+SurfaceMethodOption = typer.Option(SurfaceMethod.robust, "--surface-method", help=(
+    "robust: first strong, lasting rise below a guard band, continuous across A-scans (real scans); "
+    "paper: the largest vertical step (refined by --smooth, --rising-only, --median)."))
+SmoothOption = typer.Option(0.0, "--smooth", min=0.0, help="Paper method: Gaussian sigma (voxels) on each B-scan before the gradient; 0 = paper's rule.")
+RisingOption = typer.Option(False, "--rising-only", help="Paper method: count only dark-to-bright steps (robust to a glass plate's edge).")
+MedianOption = typer.Option(0, "--median", min=0, help="Paper method: median filter size over the surface map (outlier rejection); 0 = off.")
 SigmaOption = typer.Option(None, "--sigma", min=0.0, help="Noise sigma in grey levels; default: measured in the air above the skin.")
 DomainOption = typer.Option("log", "--domain", help="log: the scan is log-compressed (usual); linear: log-transform first.")
 StageOption = typer.Option("full", "--bm3d-stage", help="full (hard thresholding + Wiener) or hard (about 2x faster).")
@@ -87,6 +96,7 @@ def surface(
     volume: Path = typer.Argument(..., help="OCT volume, usually denoised.tif."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help=OUTPUT_HELP + " Default: the volume's folder."),
     axes: str = AxesOption,
+    surface_method: SurfaceMethod = SurfaceMethodOption,
     smooth: float = SmoothOption,
     rising_only: bool = RisingOption,
     median: int = MedianOption,
@@ -94,7 +104,7 @@ def surface(
     """Stage 2: stratum-corneum surface depth per A-scan -> surface.tif (Y, X)."""
     from medimg.oct_glands.pipeline import SurfaceOptions, run_surface
 
-    options = SurfaceOptions(smooth_sigma=smooth, rising_only=rising_only, median_size=median)
+    options = SurfaceOptions(method=surface_method.value, smooth_sigma=smooth, rising_only=rising_only, median_size=median)
     typer.echo(str(run_surface(volume, _output_dir(output, volume, beside_input=True), axes=axes, options=options)))
 
 
@@ -187,6 +197,7 @@ def extract(
     domain: str = DomainOption,
     bm3d_stage: str = StageOption,
     denoiser: str = DenoiserOption,
+    surface_method: SurfaceMethod = SurfaceMethodOption,
     smooth: float = SmoothOption,
     rising_only: bool = RisingOption,
     median: int = MedianOption,
@@ -206,7 +217,7 @@ def extract(
 
     options = ExtractOptions(
         denoise=DenoiseOptions(enabled=not no_denoise, sigma=sigma, domain=domain, stage=bm3d_stage, denoiser=denoiser),
-        surface=SurfaceOptions(smooth_sigma=smooth, rising_only=rising_only, median_size=median),
+        surface=SurfaceOptions(method=surface_method.value, smooth_sigma=smooth, rising_only=rising_only, median_size=median),
         inference=InferenceOptions(model=model, weights=weights, device=device, batch_size=batch_size, weighting=weighting),
         stride=stride,
         threshold=value,

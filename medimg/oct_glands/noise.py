@@ -33,7 +33,7 @@ def estimate_noise_sigma(volume: np.ndarray, *, domain: str = "log", max_bscans:
 
     picks = np.unique(np.linspace(0, volume.shape[0] - 1, min(max_bscans, volume.shape[0])).astype(int))
     sample = np.stack([to_unit(volume[index], domain) for index in picks]) * 255.0
-    surface = detect_surface(sample, smooth_sigma=2.0, rising_only=True, median_size=5)
+    surface = detect_surface(sample)
     depth = np.arange(sample.shape[1])[None, :, None]
     sigma = region_sigma(sample, np.broadcast_to(depth < (surface[:, None, :] - _AIR_MARGIN), sample.shape), min_voxels=_MIN_AIR_VOXELS)
     if sigma is not None:

@@ -46,6 +46,7 @@ OUTPUT_TAG = "oct"
 
 @dataclass(frozen=True)
 class SurfaceOptions:
+    method: str = "robust"  # "paper": the largest step, refined by the three options below
     smooth_sigma: float = 0.0
     rising_only: bool = False
     median_size: int = 0
