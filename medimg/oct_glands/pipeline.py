@@ -32,6 +32,7 @@ from medimg.common.tables import write_csv
 from medimg.common.tiling import tile_reader
 from medimg.common.volumes import read_volume, read_volume_metadata, write_volume
 from medimg.oct_glands.denoise import denoise_volume
+from medimg.oct_glands.bscan_overlay import bscan_overlay
 from medimg.oct_glands.enface import draw_pores, fingerprint_image
 from medimg.oct_glands.inference import InferenceOptions, oct_network, predict_probability
 from medimg.oct_glands.project import PORE_COLUMNS, gland_pores
@@ -186,7 +187,7 @@ def run_project(labels_path: Path, output_dir: Path, *, probability_path: Path |
 # ---- extract ------------------------------------------------------------------------------------
 
 
-EXTRACT_FILES = ("pores.csv", "glands.tif", "fingerprint.png", "summary.json")
+EXTRACT_FILES = ("pores.csv", "glands.tif", "fingerprint.png", "bscan_overlay.png", "summary.json")
 
 
 @dataclass
@@ -194,6 +195,7 @@ class ExtractResult:
     pores_csv: Path
     glands_tif: Path
     fingerprint_png: Path
+    bscan_overlay_png: Path
     summary_json: Path
     report: RunReport
 
@@ -203,7 +205,7 @@ class ExtractResult:
 
     @property
     def paths(self) -> list[Path]:
-        return [self.pores_csv, self.glands_tif, self.fingerprint_png, self.summary_json]
+        return [self.pores_csv, self.glands_tif, self.fingerprint_png, self.bscan_overlay_png, self.summary_json]
 
 
 def extract(
@@ -265,12 +267,13 @@ def extract(
         write_csv(staged.path("pores.csv"), pores, PORE_COLUMNS)
         write_volume(staged.path("glands.tif"), labels, metadata={"threshold": threshold})
         write_png(staged.path("fingerprint.png"), draw_pores(fingerprint_image(surface), pores))
+        write_png(staged.path("bscan_overlay.png"), bscan_overlay(volume, surface, labels, band=BLOCK_SIZE))
         report.write_json(staged.path("summary.json"))
     except BaseException:
         staged.discard()
         raise
-    pores_csv, glands_tif, fingerprint_png, summary_json = staged.commit()
-    return ExtractResult(pores_csv, glands_tif, fingerprint_png, summary_json, report)
+    pores_csv, glands_tif, fingerprint_png, bscan_overlay_png, summary_json = staged.commit()
+    return ExtractResult(pores_csv, glands_tif, fingerprint_png, bscan_overlay_png, summary_json, report)
 
 
 def _jsonable_options(options: ExtractOptions, axes: str) -> dict:

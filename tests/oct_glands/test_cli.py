@@ -29,7 +29,7 @@ def test_stage_chain_gives_the_same_pores_as_extract(tmp_path, toy_scan, random_
     (pores,) = invoke("oct", "project", glands, "--probability", probability)
 
     paths = invoke("oct", "extract", toy_scan, "--no-denoise", "-o", tmp_path / "one", *network)
-    assert [p.rsplit("/", 1)[1] for p in paths] == ["pores.csv", "glands.tif", "fingerprint.png", "summary.json"]
+    assert [p.rsplit("/", 1)[1] for p in paths] == ["pores.csv", "glands.tif", "fingerprint.png", "bscan_overlay.png", "summary.json"]
     summary = json.loads((tmp_path / "one" / "summary.json").read_text())
     assert threshold_line == f"threshold={summary['threshold']:.6g}"
     assert (tmp_path / "one" / "pores.csv").read_text() == open(pores).read()
@@ -152,3 +152,16 @@ def test_a_failed_extract_leaves_no_partial_outputs(tmp_path, toy_scan, random_w
     result = _run("oct", "extract", toy_scan, "-o", out, "--weights", random_weights, "--no-denoise", "--device", "cpu")
     assert result.exit_code == 1 and result.stderr.startswith("Error: ")
     assert sorted(p.name for p in out.iterdir()) == ["fingerprint.png"]  # no pores.csv or glands.tif without the rest
+
+
+def test_surface_method_robust_by_default_paper_on_request(tmp_path):
+    from tests.oct_glands.test_surface import spec_like_scan
+
+    volume, truth = spec_like_scan()
+    tifffile.imwrite(tmp_path / "scan.tif", volume, photometric="minisblack")
+    (robust,) = invoke("oct", "surface", tmp_path / "scan.tif", "-o", tmp_path / "robust")
+    (paper,) = invoke("oct", "surface", tmp_path / "scan.tif", "--surface-method", "paper", "-o", tmp_path / "paper")
+    assert np.mean(np.abs(tifffile.imread(robust) - truth) <= 5) >= 0.95
+    assert np.mean(np.abs(tifffile.imread(paper) - truth) <= 5) < 0.5
+    bad = runner.invoke(app, ["oct", "surface", str(tmp_path / "scan.tif"), "--surface-method", "largest"])
+    assert bad.exit_code == 2 and "largest" in bad.stderr
