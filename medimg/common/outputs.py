@@ -146,9 +146,9 @@ class StagedOutput:
 
 
 def prepare_output_dir(output: Path | None, input_path: Path, tag: str) -> Path:
-    """Resolve ``-o/--output`` (or its default) and create the folder."""
+    """Resolve ``-o/--output`` (or its default). The folder is made by the first atomic write into
+    it (:func:`atomic_path`), so a run that fails before writing leaves no empty folder behind."""
     directory = Path(output) if output is not None else default_output_dir(input_path, tag)
     if directory.exists() and not directory.is_dir():
         raise OutputError(expected("an output folder", f"'{directory}' which is a file"))
-    directory.mkdir(parents=True, exist_ok=True)
     return directory

@@ -48,7 +48,8 @@ def test_default_output_dir_is_named_after_the_input(tmp_path):
     folder = tmp_path / "dicom_dir"
     folder.mkdir()
     assert default_output_dir(folder, "mandible") == tmp_path / "dicom_dir_mandible"
-    assert prepare_output_dir(None, tmp_path / "scan.tif", "oct").is_dir()
+    assert prepare_output_dir(None, tmp_path / "scan.tif", "oct") == tmp_path / "scan_oct"
+    assert not (tmp_path / "scan_oct").exists()  # made by the first write, not before: no empty folder on failure
 
 
 def test_output_dir_that_is_a_file_is_refused(tmp_path):
