@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from medimg.common import console
-from medimg.common.errors import InputError, expected
+from medimg.common.errors import InputError, OptionValueError, expected
 
 N_COUNT_BINS = 65
 N_GRADES = 4
@@ -52,13 +52,13 @@ def parse_thresholds(text: str) -> GradingCriterion:
     """Read ``"a,b,c"``: three strictly increasing integer upper counts >= 0 of grades 0, 1, 2."""
     fields = [field.strip() for field in str(text).split(",")]
     if len(fields) != N_GRADES - 1:
-        raise InputError(expected("three thresholds 'a,b,c' (upper counts of grades 0, 1, 2)", repr(text)))
+        raise OptionValueError(expected("three thresholds 'a,b,c' (upper counts of grades 0, 1, 2)", repr(text)))
     try:
         upper = tuple(int(field) for field in fields)
     except ValueError:
-        raise InputError(expected("integer thresholds 'a,b,c'", repr(text))) from None
+        raise OptionValueError(expected("integer thresholds 'a,b,c'", repr(text))) from None
     if upper[0] < 0 or not (upper[0] < upper[1] < upper[2]):
-        raise InputError(expected("thresholds 'a,b,c' with 0 <= a < b < c", repr(text)))
+        raise OptionValueError(expected("thresholds 'a,b,c' with 0 <= a < b < c", repr(text)))
     return GradingCriterion(f"thresholds {upper[0]},{upper[1]},{upper[2]}", upper)
 
 
@@ -70,7 +70,7 @@ def resolve_criterion(name: str | None, thresholds: str | None) -> GradingCriter
     """
     if thresholds is not None:
         if name is not None:
-            raise InputError(expected("either a criterion name or thresholds", f"both '{name}' and '{thresholds}'"))
+            raise OptionValueError(expected("either a criterion name or thresholds", f"both '{name}' and '{thresholds}'"))
         criterion = parse_thresholds(thresholds)
         unreachable = unreachable_grades(criterion)
         if unreachable:
@@ -82,7 +82,7 @@ def resolve_criterion(name: str | None, thresholds: str | None) -> GradingCriter
         return HAYASHI
     criterion = CRITERIA.get(str(name).strip().lower())
     if criterion is None:
-        raise InputError(expected(f"a criterion among {', '.join(CRITERIA)}", repr(name)))
+        raise OptionValueError(expected(f"a criterion among {', '.join(CRITERIA)}", repr(name)))
     return criterion
 
 

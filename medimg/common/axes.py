@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from medimg.common.errors import InputError, expected
+from medimg.common.errors import InputError, OptionValueError, expected
 
 CANONICAL_AXES = "YZX"
 
@@ -19,7 +19,7 @@ def parse_axes(axes: str) -> str:
     """Validate an axes string: a permutation of the letters Y, Z, X (any case)."""
     letters = axes.strip().upper()
     if len(letters) != 3 or sorted(letters) != sorted(CANONICAL_AXES):
-        raise InputError(expected("--axes as a permutation of Y, Z, X such as YZX or ZYX", repr(axes)))
+        raise OptionValueError(expected("--axes as a permutation of Y, Z, X such as YZX or ZYX", repr(axes)))
     return letters
 
 

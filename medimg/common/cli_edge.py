@@ -15,7 +15,7 @@ from typing import TypeVar
 import typer
 
 from medimg.common import console
-from medimg.common.errors import MedimgError
+from medimg.common.errors import MedimgError, UsageError
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -25,6 +25,7 @@ _CLICK_EXCEPTION = next(cls for cls in typer.BadParameter.__mro__ if cls.__name_
 _PASS_THROUGH = (typer.Exit, typer.Abort, _CLICK_EXCEPTION)
 
 EXIT_ERROR = 1
+EXIT_USAGE = 2  # bad option values, as Typer's own usage errors
 EXIT_INTERRUPTED = 130
 
 
@@ -48,7 +49,7 @@ def cli_command(func: F) -> F:
         except MedimgError as error:
             if console.is_debug():
                 traceback.print_exc(file=sys.stderr)
-            raise fail(str(error)) from None
+            raise fail(str(error), code=EXIT_USAGE if isinstance(error, UsageError) else EXIT_ERROR) from None
         except Exception as error:  # noqa: BLE001 - the edge must never show a bare traceback
             if console.is_debug():
                 traceback.print_exc(file=sys.stderr)

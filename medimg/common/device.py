@@ -6,13 +6,22 @@ import re
 from typing import TYPE_CHECKING
 
 from medimg.common import console
-from medimg.common.errors import DeviceError, expected
+from medimg.common.errors import DeviceError, DeviceNameError, expected
 
 if TYPE_CHECKING:
     import torch
 
 DEVICE_HELP = "Compute device: auto (CUDA when available), cpu, cuda or cuda:N."
 _CUDA_PATTERN = re.compile(r"^cuda(?::(\d+))?$")
+
+
+def check_device_name(spec: str) -> str:
+    """Refuse a string that names no device at all (``tpu``), without importing torch; whether
+    the named GPU exists is :func:`resolve_device`'s question, asked when the network loads."""
+    text = str(spec).strip().lower()
+    if text not in ("auto", "cpu") and _CUDA_PATTERN.match(text) is None:
+        raise DeviceNameError(expected("--device auto, cpu, cuda or cuda:N", repr(spec)))
+    return text
 
 
 def resolve_device(spec: str = "auto", *, announce: bool = True) -> "torch.device":
@@ -31,7 +40,7 @@ def resolve_device(spec: str = "auto", *, announce: bool = True) -> "torch.devic
     else:
         match = _CUDA_PATTERN.match(text)
         if match is None:
-            raise DeviceError(expected("--device auto, cpu, cuda or cuda:N", repr(spec)))
+            raise DeviceNameError(expected("--device auto, cpu, cuda or cuda:N", repr(spec)))
         if not torch.cuda.is_available():
             raise DeviceError(expected(f"a CUDA GPU for --device {text}", "none (torch.cuda.is_available() is False)"))
         index = int(match.group(1) or 0)

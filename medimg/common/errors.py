@@ -30,6 +30,24 @@ class OutputError(MedimgError):
     """An output cannot be written where it was asked for."""
 
 
+class UsageError(MedimgError):
+    """An option's value is not one the command accepts (exit code 2 at the CLI, as Typer's own
+    usage errors). Mixed into the concrete errors below so library callers can still catch them
+    by what they are about."""
+
+
+class OptionValueError(InputError, UsageError):
+    """A bad option value about the input's handling (axes, thresholds, criteria)."""
+
+
+class UnknownModelError(ModelError, UsageError):
+    """A model name that is not registered."""
+
+
+class DeviceNameError(DeviceError, UsageError):
+    """A device string that is not a device at all (``--device tpu``), not a missing GPU."""
+
+
 def expected(what: str, got: object) -> str:
     """Format the house style of error message: ``expected <what>, got <got>``."""
     return f"expected {what}, got {got}"

@@ -26,7 +26,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from medimg.common.errors import FormatError, InputError, ModelError, expected
+from medimg.common.errors import FormatError, InputError, ModelError, UnknownModelError, expected
 
 if TYPE_CHECKING:
     import torch
@@ -130,7 +130,7 @@ def arch_of(group: str, model: str) -> str:
         network_spec(arch)  # says the install is stale
     if arch not in names:
         short = [name[len(group) + 1 :] for name in names]
-        raise ModelError(expected(f"a model among {', '.join(short)}", repr(model)))
+        raise UnknownModelError(expected(f"a model among {', '.join(short)}", repr(model)))
     return arch
 
 

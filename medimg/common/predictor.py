@@ -82,9 +82,12 @@ class NetworkOptions:
 
 
 def group_network(group: str, options: NetworkOptions, *, default_model: str, channels_last: bool = False) -> "LazyModel":
-    """The :class:`LazyModel` of ``options`` within ``group``; an unknown model is refused now."""
+    """The :class:`LazyModel` of ``options`` within ``group``; an unknown model or device name is
+    refused now, before any input is read."""
+    from medimg.common.device import check_device_name
     from medimg.common.models import arch_of
 
+    check_device_name(options.device)
     if options.model is not None:
         arch = arch_of(group, options.model)
     else:

@@ -129,21 +129,22 @@ def test_a_real_photo_nobody_here_made(random_weights):
 
 
 @pytest.mark.parametrize(
-    ("arguments", "message"),
+    ("arguments", "message", "code"),
     [
-        (["{tmp}/nothing.jpg"], "expected an existing image file, got '"),
-        (["{tmp}/*.webp"], "expected images matching"),
-        (["{tmp}/a.png", "--model", "bogus"], "expected a model among fusion, lesion, resnet, vit, got 'bogus'"),
-        (["{tmp}/a.png", "--thresholds", "5,3,9"], "expected thresholds 'a,b,c' with 0 <= a < b < c, got '5,3,9'"),
-        (["{tmp}/a.png", "--criterion", "strict"], "expected a criterion among hayashi, report, got 'strict'"),
-        (["{tmp}/a.png", "--model", "vit"], "expected --weights for 'acne-vit' (weights ship for acne-fusion"),
-        (["{tmp}/a.png", "--weights", "{tmp}/none.safetensors"], "expected an existing weights file"),
+        (["{tmp}/nothing.jpg"], "expected an existing image file, got '", 1),
+        (["{tmp}/*.webp"], "expected images matching", 1),
+        # a bad option value is a usage error: exit 2, as Typer's own
+        (["{tmp}/a.png", "--model", "bogus"], "expected a model among fusion, lesion, resnet, vit, got 'bogus'", 2),
+        (["{tmp}/a.png", "--thresholds", "5,3,9"], "expected thresholds 'a,b,c' with 0 <= a < b < c, got '5,3,9'", 2),
+        (["{tmp}/a.png", "--criterion", "strict"], "expected a criterion among hayashi, report, got 'strict'", 2),
+        (["{tmp}/a.png", "--model", "vit"], "expected --weights for 'acne-vit' (weights ship for acne-fusion", 1),
+        (["{tmp}/a.png", "--weights", "{tmp}/none.safetensors"], "expected an existing weights file", 1),
     ],
 )
-def test_user_errors_are_one_line(tmp_path, arguments, message):
+def test_user_errors_are_one_line(tmp_path, arguments, message, code):
     Image.fromarray(photo()).save(tmp_path / "a.png")
     result = grade(*(a.format(tmp=tmp_path) for a in arguments), "--device", "cpu")
-    assert result.exit_code == 1
+    assert result.exit_code == code
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr

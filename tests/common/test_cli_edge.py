@@ -55,3 +55,22 @@ def test_keyboard_interrupt_exits_130():
     result = runner.invoke(_app_raising(KeyboardInterrupt()), [])
     assert result.exit_code == 130
     assert result.stderr == "Error: interrupted\n"
+
+
+def test_bad_option_values_exit_2_like_typer_usage_errors(tmp_path):
+    import numpy as np
+    import tifffile
+
+    from medimg.common.errors import OptionValueError, UnknownModelError
+
+    assert runner.invoke(_app_raising(OptionValueError("expected YZX, got 'abc'")), []).exit_code == 2
+    assert runner.invoke(_app_raising(UnknownModelError("expected a model among a, b, got 'c'")), []).exit_code == 2
+    tifffile.imwrite(tmp_path / "s.tif", np.zeros((4, 8, 6), np.uint8), photometric="minisblack")
+    for arguments, message in (
+        (["oct", "surface", str(tmp_path / "s.tif"), "--axes", "abc"], "expected --axes as a permutation of Y, Z, X"),
+        (["oct", "extract", str(tmp_path / "s.tif"), "--model", "bogus"], "expected a model among"),
+        (["oct", "extract", str(tmp_path / "s.tif"), "--device", "tpu"], "expected --device auto, cpu, cuda or cuda:N, got 'tpu'"),
+    ):
+        result = runner.invoke(root_app, arguments)
+        assert result.exit_code == 2, (arguments, result.stderr)
+        assert result.stderr.startswith(f"Error: {message}") and len(result.stderr.splitlines()) == 1
