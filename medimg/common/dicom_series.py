@@ -160,6 +160,8 @@ class _Header:
     frames: int
     samples: int
     localizer: bool
+    rescale: tuple[float, float] | None = None  # (RescaleSlope, RescaleIntercept) when both are present
+    modality_lut: bool = False  # a ModalityLUTSequence maps pixels to HU instead
 
 
 # --------------------------------------------------------------------------------------------
@@ -246,7 +248,43 @@ def _header(path: Path, dataset) -> _Header:
         frames=int(_number(dataset.get("NumberOfFrames")) or 1),
         samples=int(_number(dataset.get("SamplesPerPixel")) or 1),
         localizer="LOCALIZER" in image_type,
+        rescale=_rescale(dataset),
+        modality_lut="ModalityLUTSequence" in dataset,
     )
+
+
+def _rescale(dataset) -> tuple[float, float] | None:
+    slope, intercept = _number(dataset.get("RescaleSlope")), _number(dataset.get("RescaleIntercept"))
+    return None if slope is None or intercept is None else (float(slope), float(intercept))
+
+
+def _check_rescale(folder: Path, uid: str, ordered: list, say) -> tuple[float, float] | None:
+    """The (slope, intercept) to apply to slices without rescale tags, or None when none lacks them.
+
+    CT pixel values mean nothing without RescaleSlope and RescaleIntercept (a missing intercept of
+    -1024 puts every voxel 1,024 HU off): a series where no slice has them is refused; slices that
+    lack them while every other slice agrees on one value take that value, with a note; when the
+    others disagree the series is refused.
+    """
+    lacking = [m for m in ordered if m.rescale is None and not m.modality_lut]
+    if not lacking:
+        return None
+    examples = ", ".join(f"'{_relative(m.path, folder)}'" for m in lacking[:3]) + (", ..." if len(lacking) > 3 else "")
+    if len(lacking) == len(ordered):
+        raise FormatError(expected(
+            f"RescaleSlope and RescaleIntercept (stored values -> HU) in CT series {uid}",
+            f"neither in any of its {len(ordered)} slices; Hounsfield units cannot be known",
+        ))
+    values = {m.rescale for m in ordered if m.rescale is not None}
+    if len(values) != 1:
+        raise FormatError(expected(
+            f"RescaleSlope and RescaleIntercept in every slice of CT series {uid}",
+            f"{len(lacking)} slice(s) without them ({examples}) while the others disagree ({len(values)} different values)",
+        ))
+    (value,) = values
+    say(f"{len(lacking)} slice(s) without RescaleSlope/RescaleIntercept ({examples}): the series' value "
+        f"(slope {value[0]:g}, intercept {value[1]:g}) applied to them", warn=True)
+    return value
 
 
 def _scan(folder: Path | str) -> tuple[Path, list[_Header], list[Path]]:
@@ -706,8 +744,9 @@ def _infer_transfer_syntax(dataset) -> None:
     meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
 
 
-def _hounsfield(path: Path, folder: Path, rows: int, columns: int) -> np.ndarray:
-    """One slice as ``(rows, columns)`` float32 HU through the modality LUT (Rescale or LUT sequence)."""
+def _hounsfield(path: Path, folder: Path, rows: int, columns: int, fallback: tuple[float, float] | None = None) -> np.ndarray:
+    """One slice as ``(rows, columns)`` float32 HU through the modality LUT (Rescale or LUT
+    sequence); ``fallback`` (slope, intercept) stands in for missing rescale tags."""
     import pydicom
 
     try:
@@ -728,6 +767,8 @@ def _hounsfield(path: Path, folder: Path, rows: int, columns: int) -> np.ndarray
         )) from None
     if raw.shape != (rows, columns):
         raise FormatError(expected(f"a {rows}x{columns} image", f"pixel data of shape {raw.shape} in '{_relative(path, folder)}'"))
+    if fallback is not None and _rescale(dataset) is None and "ModalityLUTSequence" not in dataset:
+        return (raw.astype(np.float32) * np.float32(fallback[0]) + np.float32(fallback[1])).astype(np.float32)
     return np.asarray(apply_modality_lut(raw, dataset), dtype=np.float32)
 
 
@@ -868,9 +909,10 @@ def read_ct_series(folder: Path | str, *, series_uid: str | None = None, correct
         )
 
     rows, columns = ordered[0].rows, ordered[0].columns
+    fallback = _check_rescale(folder, uid, ordered, say) if ordered[0].modality.upper() in ("CT", "") else None
     volume = np.empty((len(ordered), rows, columns), dtype=np.float32)
     for k, member in enumerate(ordered):
-        volume[k] = _hounsfield(member.path, folder, rows, columns)
+        volume[k] = _hounsfield(member.path, folder, rows, columns, fallback)
     # Tilt first: once each slice is shifted onto the first one's in-plane grid, the stack runs
     # along the normal and can be interpolated between neighbours pixel for pixel.
     if tilt_corrected:

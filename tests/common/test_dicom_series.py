@@ -617,3 +617,30 @@ def test_real_tilted_jpeg2000_slice(tmp_path):
     assert series.affine[:3, 2] == pytest.approx(np.cross([1.0, 0.0, 0.0], column) * 5.0, abs=1e-3)
     assert np.degrees(np.arccos(series.affine[2, 2] / 5.0)) == pytest.approx(22.0, abs=0.05)
     assert any("gantry tilt -22 deg" in note for note in series.notes)
+
+
+def test_a_slice_without_rescale_tags_takes_the_series_value_with_a_note(tmp_path, capsys):
+    uid = generate_uid()
+    for k in range(3):
+        drop = ("RescaleSlope", "RescaleIntercept") if k == 1 else ()
+        _write(tmp_path / f"im{k}.dcm", series=uid, position=(10.0, 20.0, 2.0 * k), raw=_raw(k), instance=k + 1, drop=drop)
+    series = read_ct_series(tmp_path)
+    np.testing.assert_array_equal(series.volume[1], _raw(1).astype(np.float32) - 1024.0)  # not 1,024 HU off
+    assert any("1 slice(s) without RescaleSlope/RescaleIntercept ('im1.dcm')" in note and "intercept -1024" in note
+               for note in series.notes)
+    assert "Warning:" in capsys.readouterr().err
+
+
+def test_a_series_without_any_rescale_tags_is_refused(tmp_path):
+    _stack(tmp_path, [0.0, 2.0, 4.0], drop=("RescaleSlope", "RescaleIntercept"))
+    with pytest.raises(FormatError, match="RescaleSlope and RescaleIntercept .* neither in any of its 3 slices; Hounsfield units cannot be known"):
+        read_ct_series(tmp_path)
+
+
+def test_a_slice_without_rescale_tags_among_disagreeing_slices_is_refused(tmp_path):
+    uid = generate_uid()
+    for k, (intercept, drop) in enumerate(((-1024.0, ()), (-1000.0, ()), (-1024.0, ("RescaleSlope", "RescaleIntercept")))):
+        _write(tmp_path / f"im{k}.dcm", series=uid, position=(10.0, 20.0, 2.0 * k), raw=_raw(k), instance=k + 1, intercept=intercept,
+               drop=drop)
+    with pytest.raises(FormatError, match="1 slice\\(s\\) without them \\('im2.dcm'\\) while the others disagree"):
+        read_ct_series(tmp_path)
