@@ -90,8 +90,33 @@ def load_ct(source: Path | str, *, series_uid: str | None = None, correct_tilt: 
     volume, affine_ras = read_nifti(source)
     if not np.issubdtype(volume.dtype, np.number) or np.issubdtype(volume.dtype, np.complexfloating):
         raise InputError(expected("a CT volume of real numbers (HU)", f"dtype {volume.dtype} in '{source.name}'"))
+    volume = np.asarray(volume, dtype=np.float32)
+    check_hounsfield(volume, source.name)
     _warn_unusual_orientation(source, affine_ras)
-    return CTVolume(np.asarray(volume, dtype=np.float32), stored_affine(affine_ras), source)
+    return CTVolume(volume, stored_affine(affine_ras), source)
+
+
+#: a head CT always holds air (about -1000 HU) around the head; nothing below this is no CT in HU
+AIR_CEILING_HU = -200.0
+
+
+def check_hounsfield(volume: np.ndarray, name: str) -> None:
+    """Refuse a "CT" that cannot be one in Hounsfield units.
+
+    Non-finite voxels would turn whole slices of probability into NaN; a volume with nothing
+    below :data:`AIR_CEILING_HU` has no air, so it is a mask, a probability map or raw scanner
+    values, and any segmentation of it would be a confident wrong answer.
+    """
+    finite = np.isfinite(volume)
+    if not finite.all():
+        z, y, x = np.argwhere(~finite)[0]
+        raise FormatError(expected("finite CT values (HU)", f"{int(np.count_nonzero(~finite))} NaN or infinite voxel(s), the first at "
+                                                          f"(z, y, x) = ({int(z)}, {int(y)}, {int(x)}), in '{name}'"))
+    if volume.size and float(volume.min()) > AIR_CEILING_HU:
+        raise FormatError(expected(
+            f"a CT in Hounsfield units (air near -1000 HU somewhere, at least below {AIR_CEILING_HU:g})",
+            f"values {float(volume.min()):g}..{float(volume.max()):g} in '{name}' (a mask, probabilities, or raw values without "
+            f"their rescale?)"))
 
 
 def _read_probability(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -91,7 +91,7 @@ def test_missing_weights_say_how_to_get_them(ct_small_dir, monkeypatch):
 def test_unknown_arch_is_refused_before_the_folder_is_read(tmp_path):
     for command in (["segment"], ["infer"]):
         result = run("mandible", *command, tmp_path / "no-such-folder", "--arch", "foo", "--device", "cpu")
-        assert result.exit_code == 1 and result.stdout == ""
+        assert result.exit_code == 2 and result.stdout == ""
         assert result.stderr == "Error: expected a model among cbam-unet, res-cbam-unet, res-unet, unet, got 'foo'\n"
     assert list(tmp_path.iterdir()) == []
 
@@ -180,3 +180,24 @@ def test_volume_of_the_spec_series_is_written_on_the_resampled_grid(tmp_path):
         f"Error: expected evenly spaced slices in series {uid}, got 2 spacing runs: 4.00 mm (slices 0-13) and 7.00 mm "
     ) and "rerun without --no-resample" in errors[0]
     assert not (tmp_path / "refused").exists()
+
+
+def test_a_ct_nifti_with_nan_or_without_air_is_refused_in_one_line(tmp_path):
+    import numpy as np
+
+    from medimg.common.nifti import write_nifti
+
+    ct = np.full((4, 32, 32), -1000.0, np.float32)
+    ct[:, 8:24, 8:24] = 40.0
+    ct[2, 5, 7] = np.nan
+    write_nifti(tmp_path / "nan.nii.gz", ct, np.diag([-1.0, -1.0, 1.0, 1.0]))
+    mask = np.zeros((4, 32, 32), np.float32)
+    mask[:, 8:24, 8:24] = 1.0
+    write_nifti(tmp_path / "mask.nii.gz", mask, np.diag([-1.0, -1.0, 1.0, 1.0]))
+    for name, message in (("nan.nii.gz", "Error: expected finite CT values (HU), got 1 NaN or infinite voxel(s), the first at (z, y, x) = (2, 5, 7)"),
+                          ("mask.nii.gz", "Error: expected a CT in Hounsfield units (air near -1000 HU somewhere, at least below -200), "
+                                          "got values 0..1 in 'mask.nii.gz'")):
+        result = run("mandible", "infer", tmp_path / name, "-o", tmp_path / "out", "--device", "cpu")
+        assert result.exit_code == 1 and result.stdout == "", result.stderr
+        assert result.stderr.startswith(message) and len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
