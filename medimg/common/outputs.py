@@ -43,16 +43,44 @@ def atomic_path(target: Path | str, *, inputs: Iterable[Path] = ()) -> Iterator[
         raise OutputError(expected(f"a writable folder for '{target}'", f"{type(error).__name__}: {error.strerror or error}")) from None
     os.close(handle)
     temporary_path = Path(temporary)
+    started = temporary_path.stat().st_mtime
     try:
         yield temporary_path
         os.chmod(temporary_path, 0o666 & ~_current_umask())  # mkstemp makes 0600; outputs get normal permissions
         os.replace(temporary_path, target)
+        remove_stale_parts(target.parent, f".{target.name}.", f".part{target.suffix}", made_before=started)
     except OSError as error:
         temporary_path.unlink(missing_ok=True)
         raise OutputError(expected(f"'{target}' written", f"{type(error).__name__}: {error.strerror or error}")) from None
     except BaseException:
         temporary_path.unlink(missing_ok=True)
         raise
+
+
+def remove_stale_parts(folder: Path, prefix: str, suffix: str, *, made_before: float) -> list[Path]:
+    """Remove what a killed run left of the same output (``prefix*suffix`` temporaries, files or
+    staging folders, last touched before ``made_before``, when ours was made) once ours has been
+    delivered; returns what was removed."""
+    try:
+        leftovers = list(folder.glob(f"{glob_escape(prefix)}*{glob_escape(suffix)}"))
+    except OSError:
+        return []
+    removed = []
+    for path in leftovers:
+        try:
+            if path.stat().st_mtime >= made_before:
+                continue  # as young as ours: another run may still be writing
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            removed.append(path)
+        except OSError:
+            continue
+    return removed
+
+
+def glob_escape(text: str) -> str:
+    import glob
+
+    return glob.escape(text)
 
 
 def write_bytes_atomic(target: Path | str, data: bytes, *, inputs: Iterable[Path] = ()) -> Path:
@@ -103,6 +131,7 @@ class StagedOutput:
         self._made = next((folder for folder in reversed(out_dir.parents) if not folder.exists()), None)
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         self.folder = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".part", dir=out_dir.parent))
+        self._started = self.folder.stat().st_mtime
         self.names: list[str] = []
 
     def path(self, name: str) -> Path:
@@ -131,6 +160,7 @@ class StagedOutput:
             self.discard()
         for name in stale:
             (self.out_dir / name).unlink(missing_ok=True)
+        remove_stale_parts(self.out_dir.parent, f".{self.out_dir.name}.", ".part", made_before=self._started)
         return moved
 
     def discard(self) -> None:

@@ -115,3 +115,26 @@ def test_batch_output_dirs_refuse_names_the_folder_cannot_tell_apart(tmp_path):
     clash = [tmp_path / "case1" / "scan.tif", tmp_path / "case2" / "scan.tif", tmp_path / "case1_scan.tif"]
     with pytest.raises(InputError, match="'case1_scan_oct'"):
         batch_output_dirs(clash, tmp_path / "out", "oct")
+
+
+def test_a_killed_runs_part_files_are_removed_by_the_next_successful_write(tmp_path):
+    import os
+
+    from medimg.common.outputs import StagedOutput, write_text_atomic
+
+    stale_file = tmp_path / ".pores.csv.abc123.part.csv"
+    stale_file.write_text("half")
+    stale_folder = tmp_path / ".case_oct.xyz.part"
+    stale_folder.mkdir()
+    (stale_folder / "glands.tif").write_text("half")
+    other = tmp_path / ".other.csv.abc.part.csv"  # another output's leftover: not ours to remove
+    other.write_text("x")
+    for path in (stale_file, stale_folder, other):
+        os.utime(path, (1_000_000_000, 1_000_000_000))
+    write_text_atomic(tmp_path / "pores.csv", "x,y\n")
+    assert not stale_file.exists() and other.exists()
+    staged = StagedOutput(tmp_path / "case_oct")
+    staged.path("a.txt").write_text("done")
+    staged.commit()
+    assert not stale_folder.exists() and (tmp_path / "case_oct" / "a.txt").read_text() == "done"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.csv.abc.part.csv", "case_oct", "pores.csv"]
