@@ -6,9 +6,12 @@ wrapped by :func:`cli_command` turn them into exits, so the library stays usable
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import sys
 import traceback
+import warnings
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -35,13 +38,53 @@ def fail(message: str, *, code: int = EXIT_ERROR) -> typer.Exit:
     return typer.Exit(code)
 
 
+class _OneLineWarnings(logging.Handler):
+    """Library log records of WARNING and above (tifffile logs damaged files this way) as our notes."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _say_once(f"{record.name}: {record.getMessage()}")
+
+
+_said: set[str] = set()
+
+
+def _say_once(message: str) -> None:
+    line = " ".join(str(message).split())  # one line, whatever the library put in it
+    if line and line not in _said:
+        _said.add(line)
+        console.warn(line)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    _say_once(f"{message} ({category.__name__})")
+
+
+@contextlib.contextmanager
+def library_warnings_as_notes():
+    """Python warnings (numpy, Pillow, scipy) and library log warnings become one ``Warning: ...``
+    line each on stderr, said once per message, never a raw multi-line dump with source lines."""
+    handler = _OneLineWarnings(level=logging.WARNING)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    _said.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = _show_warning
+        try:
+            yield
+        finally:
+            root.removeHandler(handler)
+
+
 def cli_command(func: F) -> F:
-    """Run a Typer command body, mapping every failure to a one-line error (``--debug`` adds the traceback)."""
+    """Run a Typer command body, mapping every failure to a one-line error (``--debug`` adds the
+    traceback) and library warnings to one-line notes (:func:`library_warnings_as_notes`)."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
-            return func(*args, **kwargs)
+            with library_warnings_as_notes():
+                return func(*args, **kwargs)
         except _PASS_THROUGH:
             raise
         except KeyboardInterrupt:

@@ -80,6 +80,10 @@ def _to_rgb8(image, *, name: str = "image") -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
+#: the largest photo read (a 100 MP RGB photo decodes to 300 MB; medical cameras stay far below)
+MAX_PHOTO_PIXELS = 100_000_000
+
+
 def read_image(path: Path | str) -> np.ndarray:
     """Read a photo as it is meant to be seen.
 
@@ -95,6 +99,9 @@ def read_image(path: Path | str) -> np.ndarray:
         raise InputError(expected("an existing image file", f"'{path}' which does not exist"))
     try:
         with Image.open(path) as image:
+            if image.width * image.height > MAX_PHOTO_PIXELS:  # checked before decoding: no gigabytes spent first
+                raise FormatError(expected(f"a photo of at most {MAX_PHOTO_PIXELS / 1e6:.0f} megapixels",
+                                           f"{image.width}x{image.height} ({image.width * image.height / 1e6:.1f} MP) in '{path.name}'"))
             image.load()
             oriented = ImageOps.exif_transpose(image)
             return _to_rgb8(oriented, name=path.name)

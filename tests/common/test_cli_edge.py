@@ -74,3 +74,30 @@ def test_bad_option_values_exit_2_like_typer_usage_errors(tmp_path):
         result = runner.invoke(root_app, arguments)
         assert result.exit_code == 2, (arguments, result.stderr)
         assert result.stderr.startswith(f"Error: {message}") and len(result.stderr.splitlines()) == 1
+
+
+def test_library_warnings_become_one_line_notes_said_once():
+    import logging
+    import warnings
+
+    import numpy as np
+
+    app = typer.Typer()
+
+    @app.command()
+    @cli_command
+    def noisy() -> None:
+        with np.errstate(divide="warn"):
+            np.float64(1.0) / np.zeros(2)
+            np.float64(1.0) / np.zeros(2)  # the same warning again: said once
+        warnings.warn("a library says\nsomething on two lines", UserWarning)
+        logging.getLogger("tifffile").warning("TiffPage 3: truncated file")
+        typer.echo("result")
+
+    result = runner.invoke(app, [])
+    assert result.exit_code == 0 and result.stdout == "result\n"
+    assert result.stderr.splitlines() == [
+        "Warning: divide by zero encountered in divide (RuntimeWarning)",
+        "Warning: a library says something on two lines (UserWarning)",
+        "Warning: tifffile: TiffPage 3: truncated file",
+    ]

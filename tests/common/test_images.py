@@ -122,3 +122,12 @@ def test_a_decompression_bomb_is_a_format_error_not_a_crash(tmp_path, monkeypatc
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     with pytest.raises(FormatError, match=r"expected an image of at most about 179 megapixels, got 'big.png'"):
         read_image(path)
+
+
+def test_a_photo_over_the_pixel_limit_is_refused_before_decoding(tmp_path, monkeypatch):
+    import medimg.common.images as images
+
+    Image.fromarray(np.zeros((10, 20, 3), np.uint8)).save(tmp_path / "big.png")
+    monkeypatch.setattr(images, "MAX_PHOTO_PIXELS", 100)
+    with pytest.raises(FormatError, match=r"a photo of at most 0 megapixels, got 20x10 \(0.0 MP\) in 'big.png'"):
+        images.read_image(tmp_path / "big.png")
