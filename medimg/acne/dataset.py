@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medimg.acne.labels import CRITERIA, HAYASHI, N_GRADES, GradingCriterion, grades_of_counts
+from medimg.acne.labels import N_COUNT_BINS, CRITERIA, HAYASHI, N_GRADES, GradingCriterion, grades_of_counts
 from medimg.common import console
 from medimg.common.errors import FormatError, InputError, expected
 from medimg.common.outputs import write_text_atomic
@@ -78,6 +78,12 @@ def parse_split_file(path: Path | str) -> list[SplitEntry]:
             entries.append(_parse_line(fields, f"{path.name} line {number}"))
     if not entries:
         raise FormatError(expected("at least one line 'filename grade count'", f"an empty split file '{path.name}'"))
+    above = [entry for entry in entries if entry.count > N_COUNT_BINS]
+    if above:
+        from medimg.common import console
+
+        console.warn(f"{path.name}: {len(above)} line(s) count more than {N_COUNT_BINS} lesions (e.g. '{above[0].filename}' "
+                     f"{above[0].count}); the count head's last bin is {N_COUNT_BINS}: trained as {N_COUNT_BINS}, scored against their own count")
     return entries
 
 

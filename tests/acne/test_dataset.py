@@ -199,3 +199,12 @@ def test_grade_disagreements_are_counted_and_warned_once(capsys):
     assert "differs from the grade of the count under thresholds 5,20,60: x" in capsys.readouterr().err
     with pytest.raises(InputError, match="as many grades as counts"):
         grade_disagreements(grades, counts[:2])
+
+
+def test_counts_above_the_last_bin_are_said(tmp_path, capsys):
+    from medimg.acne.dataset import parse_split_file
+
+    (tmp_path / "split.txt").write_text("a.jpg 3 70\nb.jpg 0 2\n")
+    entries = parse_split_file(tmp_path / "split.txt")
+    assert [e.count for e in entries] == [70, 2]
+    assert "1 line(s) count more than 65 lesions (e.g. 'a.jpg' 70)" in capsys.readouterr().err
