@@ -165,3 +165,17 @@ def test_surface_method_robust_by_default_paper_on_request(tmp_path):
     assert np.mean(np.abs(tifffile.imread(paper) - truth) <= 5) < 0.5
     bad = runner.invoke(app, ["oct", "surface", str(tmp_path / "scan.tif"), "--surface-method", "largest"])
     assert bad.exit_code == 2 and "largest" in bad.stderr
+
+
+def test_two_scans_of_one_name_get_two_folders_and_an_input_is_never_an_output(tmp_path, toy_scan_volume, random_weights):
+    for case in ("x", "y"):
+        (tmp_path / case).mkdir()
+        tifffile.imwrite(tmp_path / case / "scan.tif", toy_scan_volume, photometric="minisblack")
+    network = ["--weights", str(random_weights), "--device", "cpu", "--no-denoise"]
+    paths = invoke("oct", "extract", tmp_path / "x" / "scan.tif", tmp_path / "y" / "scan.tif", "-o", tmp_path / "out", *network)
+    assert {p.rsplit("/", 2)[1] for p in paths} == {"x_scan_oct", "y_scan_oct"}
+    # an output named like the input, in the input's folder: refused before any work, nothing written
+    tifffile.imwrite(tmp_path / "glands.tif", toy_scan_volume, photometric="minisblack")
+    result = runner.invoke(app, ["oct", "extract", str(tmp_path / "glands.tif"), "-o", str(tmp_path), *network])
+    assert result.exit_code == 1 and "glands.tif" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "pores.csv").exists() and not list(tmp_path.glob(".*part*"))
