@@ -29,6 +29,7 @@ import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -40,6 +41,9 @@ from medimg.common import console
 from medimg.common.errors import InputError, expected
 from medimg.common.images import read_image
 from medimg.common.sampling import EpochSeededDataset
+
+if TYPE_CHECKING:
+    import torch
 
 INPUT_SIZE = 256
 STRIDE = 4

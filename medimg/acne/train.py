@@ -45,7 +45,7 @@ from medimg.acne.labels import (
 )
 from medimg.acne.transforms import INPUT_SIZE, TRAIN_RESIZE, test_transform, train_transform
 from medimg.common import console
-from medimg.common.errors import InputError, expected
+from medimg.common.errors import InputError, OptionValueError, expected
 from medimg.common.images import read_image
 from medimg.common.sampling import EpochSeededDataset
 from medimg.common.training import TrainingResult, TrainingSettings, fit
@@ -157,7 +157,7 @@ def label_targets(
 
 def check_grade_target(grade_target: str) -> None:
     if grade_target not in GRADE_TARGETS:
-        raise InputError(expected(f"a grade target among {', '.join(GRADE_TARGETS)}", repr(grade_target)))
+        raise OptionValueError(expected(f"a grade target among {', '.join(GRADE_TARGETS)}", repr(grade_target)))
 
 
 def validation_scores(network, inputs: np.ndarray, split: LoadedSplit, *, criterion: GradingCriterion, batch_size: int) -> dict[str, float]:
@@ -265,7 +265,7 @@ def train(
     if not 0.0 <= alpha <= 1.0:
         raise InputError(expected("alpha in [0, 1]", alpha))
     if weighting not in WEIGHTINGS:
-        raise InputError(expected(f"a loss weighting among {', '.join(WEIGHTINGS)}", repr(weighting)))
+        raise OptionValueError(expected(f"a loss weighting among {', '.join(WEIGHTINGS)}", repr(weighting)))
     check_grade_target(grade_target)
     arch = arch_of("acne", model)
     data_dir, run_dir = Path(data_dir), Path(run_dir)

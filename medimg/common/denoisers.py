@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from medimg.common.errors import InputError, expected
+from medimg.common.errors import InputError, OptionValueError, expected
 
 BM3D_STAGES = ("full", "hard")
 
@@ -36,7 +36,7 @@ class BM3DOptions:
 
     def __post_init__(self) -> None:
         if self.stage not in BM3D_STAGES:
-            raise InputError(expected(f"a BM3D stage among {', '.join(BM3D_STAGES)}", repr(self.stage)))
+            raise OptionValueError(expected(f"a BM3D stage among {', '.join(BM3D_STAGES)}", repr(self.stage)))
 
 
 def bm3d_reference(options: BM3DOptions) -> Denoiser:
@@ -67,7 +67,7 @@ def denoiser_options(name: str, **candidates: Any) -> Any:
     """The options dataclass of denoiser ``name`` from those ``candidates`` it declares (a command
     offers every method's options; each method takes its own). Unknown names are refused."""
     if name not in DENOISERS:
-        raise InputError(expected(f"a denoiser among {', '.join(DENOISERS)}", repr(name)))
+        raise OptionValueError(expected(f"a denoiser among {', '.join(DENOISERS)}", repr(name)))
     options_type = DENOISERS[name].options
     return options_type(**{f.name: candidates[f.name] for f in fields(options_type) if f.name in candidates})
 
@@ -75,12 +75,12 @@ def denoiser_options(name: str, **candidates: Any) -> Any:
 def build_denoiser(name: str = DEFAULT_DENOISER, **options: Any) -> Denoiser:
     """A registered denoiser with its options (unknown names and options are refused by name)."""
     if name not in DENOISERS:
-        raise InputError(expected(f"a denoiser among {', '.join(DENOISERS)}", repr(name)))
+        raise OptionValueError(expected(f"a denoiser among {', '.join(DENOISERS)}", repr(name)))
     entry = DENOISERS[name]
     known = {f.name for f in fields(entry.options)}
     unknown = sorted(set(options) - known)
     if unknown:
-        raise InputError(expected(f"{name} options among {', '.join(sorted(known)) or '(none)'}", ", ".join(unknown)))
+        raise OptionValueError(expected(f"{name} options among {', '.join(sorted(known)) or '(none)'}", ", ".join(unknown)))
     return checked(entry.build(entry.options(**options)))
 
 

@@ -9,7 +9,7 @@ import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from medimg.common.errors import FormatError, InputError, expected
+from medimg.common.errors import FormatError, InputError, OptionValueError, expected
 from medimg.common.outputs import write_text_atomic
 
 OUTPUT_FORMATS = ("table", "json", "csv")
@@ -107,7 +107,7 @@ def render_records(records: Sequence[dict], fmt: str = "table") -> str:
     if fmt == "csv":
         return records_to_csv(records).rstrip("\n")
     if fmt != "table":
-        raise InputError(expected(f"a format among {', '.join(OUTPUT_FORMATS)}", repr(fmt)))
+        raise OptionValueError(expected(f"a format among {', '.join(OUTPUT_FORMATS)}", repr(fmt)))
     if not records:
         return ""
     columns = list(records[0].keys())

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from medimg.common.errors import InputError, ModelError, expected
+from medimg.common.errors import InputError, ModelError, OptionValueError, expected
 from medimg.common.predictor import Predictor
 
 WEIGHTINGS = ("gaussian", "constant")
@@ -70,7 +70,7 @@ def importance_map(tile_shape: Sequence[int], weighting: str = "gaussian") -> np
         Gaussian centred on the tile with sigma = tile / 8 and maximum 1 ("gaussian")
     """
     if weighting not in WEIGHTINGS:
-        raise InputError(expected(f"a tile weighting among {', '.join(WEIGHTINGS)}", repr(weighting)))
+        raise OptionValueError(expected(f"a tile weighting among {', '.join(WEIGHTINGS)}", repr(weighting)))
     weights = np.ones(tuple(int(n) for n in tile_shape), dtype=np.float32)
     if weighting == "constant":
         return weights

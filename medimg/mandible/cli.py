@@ -59,14 +59,14 @@ is frozen for --freeze-epochs at --lr, then everything trains at --lr x 0.1. Res
 
 
 def _parse_shape(text: str) -> tuple[int, int, int]:
-    from medimg.common.errors import InputError, expected
+    from medimg.common.errors import OptionValueError, expected
 
     try:
         shape = tuple(int(part) for part in text.replace("x", ",").split(","))
     except ValueError:
-        raise InputError(expected("--shape as three integers Z,Y,X", repr(text))) from None
+        raise OptionValueError(expected("--shape as three integers Z,Y,X", repr(text))) from None
     if len(shape) != 3:
-        raise InputError(expected("--shape as three integers Z,Y,X", repr(text)))
+        raise OptionValueError(expected("--shape as three integers Z,Y,X", repr(text)))
     return shape  # type: ignore[return-value]
 
 
@@ -122,9 +122,9 @@ def volume(
     from medimg.mandible.stages import run_volume, series_records
 
     if as_json and not list_only:
-        from medimg.common.errors import InputError, expected
+        from medimg.common.errors import OptionValueError, expected
 
-        raise InputError(expected("--json together with --list", "--json alone"))
+        raise OptionValueError(expected("--json together with --list", "--json alone"))
     if list_only:
         from medimg.common.tables import render_records
 

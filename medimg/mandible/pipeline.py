@@ -43,7 +43,7 @@ import numpy as np
 from medimg.common import console
 from medimg.common.batch import BatchOutcome, run_batch
 from medimg.common.clock import StageClock
-from medimg.common.errors import InputError, expected
+from medimg.common.errors import InputError, OptionValueError, expected
 from medimg.common.report import RunReport
 from medimg.mandible.inference import InferenceOptions, mandible_network, network_settings, predict_volume
 from medimg.common.outputs import StagedOutput
@@ -68,7 +68,7 @@ def parse_formats(text: str | Iterable[str]) -> tuple[str, ...]:
     items = [item for item in items if item]
     unknown = [item for item in items if item not in FORMATS]
     if unknown or not items:
-        raise InputError(expected(f"--format as a comma-separated subset of {','.join(FORMATS)}", repr(",".join(unknown) or text)))
+        raise OptionValueError(expected(f"--format as a comma-separated subset of {','.join(FORMATS)}", repr(",".join(unknown) or text)))
     return tuple(name for name in FORMATS if name in items)
 
 

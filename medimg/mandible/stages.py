@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from medimg.common import console
-from medimg.common.errors import FormatError, InputError, expected
+from medimg.common.errors import FormatError, InputError, OptionValueError, expected
 from medimg.mandible.inference import InferenceOptions, mandible_network, network_settings, predict_volume
 from medimg.mandible.output_folders import CT_FILE, FILE_NAMES, PROBABILITY_FILE, stage_output_dir
 from medimg.mandible.postprocess import (
@@ -86,7 +86,7 @@ def load_ct(source: Path | str, *, series_uid: str | None = None, correct_tilt: 
         series = read_ct_series(source, series_uid=series_uid, correct_tilt=correct_tilt, resample=resample)
         return CTVolume(series.volume, stored_affine(series.affine_ras), source)
     if series_uid is not None or correct_tilt:
-        raise InputError(expected("--series and --correct-tilt only with a DICOM folder", f"the file '{source.name}'"))
+        raise OptionValueError(expected("--series and --correct-tilt only with a DICOM folder", f"the file '{source.name}'"))
     volume, affine_ras = read_nifti(source)
     if not np.issubdtype(volume.dtype, np.number) or np.issubdtype(volume.dtype, np.complexfloating):
         raise InputError(expected("a CT volume of real numbers (HU)", f"dtype {volume.dtype} in '{source.name}'"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from medimg.common.errors import InputError, expected
+from medimg.common.errors import InputError, OptionValueError, expected
 from medimg.common.metrics import ConfusionCounts
 
 PORE_RADIUS = 9.8989  # half the ridge width in the paper's scans, in voxels
@@ -88,7 +88,7 @@ def evaluate_files(
     if (predicted_mask is None) != (true_mask is None) or (predicted_pores is None) != (true_pores is None):
         raise InputError(expected("masks and pores in pairs (predicted and true)", "only one of a pair"))
     if predicted_mask is None and predicted_pores is None:
-        raise InputError(expected("--pred-mask/--true-mask and/or --pred-pores/--true-pores", "neither"))
+        raise OptionValueError(expected("--pred-mask/--true-mask and/or --pred-pores/--true-pores", "neither"))
     scores: dict[str, float | int] = {}
     if predicted_mask is not None:
         scores.update(voxel_scores(np.asarray(read_volume(predicted_mask)), np.asarray(read_volume(true_mask))))

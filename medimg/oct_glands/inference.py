@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from medimg.common.activation import activate
-from medimg.common.errors import InputError, expected
+from medimg.common.errors import InputError, OptionValueError, expected
 from medimg.common.predictor import LazyModel, NetworkOptions, Predictor, group_network, model_io
 from medimg.common.tiling import WEIGHTINGS, merge_tiles
 
@@ -30,7 +30,7 @@ class InferenceOptions(NetworkOptions):  # model None: light, or the network a w
 
     def __post_init__(self) -> None:
         if self.weighting not in WEIGHTINGS:
-            raise InputError(expected(f"--weighting among {', '.join(WEIGHTINGS)}", repr(self.weighting)))
+            raise OptionValueError(expected(f"--weighting among {', '.join(WEIGHTINGS)}", repr(self.weighting)))
 
 
 def oct_network(options: InferenceOptions = InferenceOptions()) -> LazyModel:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from medimg.common.errors import InputError, expected
+from medimg.common.errors import OptionValueError, expected
 
 DOMAINS = ("log", "linear")
 _LOG_SPAN = np.log1p(255.0)
@@ -17,7 +17,7 @@ _LOG_SPAN = np.log1p(255.0)
 
 def check_domain(domain: str) -> None:
     if domain not in DOMAINS:
-        raise InputError(expected(f"a domain among {', '.join(DOMAINS)}", repr(domain)))
+        raise OptionValueError(expected(f"a domain among {', '.join(DOMAINS)}", repr(domain)))
 
 
 def to_unit(bscan: np.ndarray, domain: str) -> np.ndarray:

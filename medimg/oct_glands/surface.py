@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from medimg.common.errors import InputError, expected
+from medimg.common.errors import InputError, OptionValueError, expected
 
 _CHUNK_BSCANS = 16  # bounds the float32 copies to a few B-scans of a 1.26 GB volume
 
@@ -58,7 +58,7 @@ def detect_surface(
     if volume.shape[1] < 2:
         raise InputError(expected("a volume at least 2 voxels deep", volume.shape[1]))
     if method not in SURFACE_METHODS:
-        raise InputError(expected(f"a surface method among {', '.join(SURFACE_METHODS)}", repr(method)))
+        raise OptionValueError(expected(f"a surface method among {', '.join(SURFACE_METHODS)}", repr(method)))
     if median_size < 0 or (median_size and median_size % 2 == 0):
         raise InputError(expected("an odd median size or 0", median_size))
     if method == "robust":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medimg.common.errors import InputError, expected
+from medimg.common.errors import InputError, OptionValueError, expected
 from medimg.common.families import write_params
 from medimg.common.tables import write_csv
 from medimg.common.volumes import write_volume
@@ -17,9 +17,9 @@ def parse_shape(text: str) -> tuple[int, int, int]:
     try:
         shape = tuple(int(part) for part in text.replace("x", ",").split(","))
     except ValueError:
-        raise InputError(expected("--shape as three integers Y,Z,X", repr(text))) from None
+        raise OptionValueError(expected("--shape as three integers Y,Z,X", repr(text))) from None
     if len(shape) != 3:
-        raise InputError(expected("--shape as three integers Y,Z,X", repr(text)))
+        raise OptionValueError(expected("--shape as three integers Y,Z,X", repr(text)))
     return shape  # type: ignore[return-value]
 
 

@@ -152,6 +152,6 @@ def test_train_command_refuses_an_unknown_grade_target(tmp_path, tiny_acne04):
     from medimg.cli import app
 
     result = runner.invoke(app, ["acne", "train", str(tiny_acne04), "-o", str(tmp_path / "run"), "--grade-target", "onehot"])
-    assert result.exit_code == 1 and result.stdout == ""
+    assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.strip() == "Error: expected a grade target among cou2cls, column, got 'onehot'"
     assert not (tmp_path / "run").exists()

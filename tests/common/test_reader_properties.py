@@ -6,7 +6,6 @@ import io
 from pathlib import Path
 
 import numpy as np
-import pytest
 import tifffile
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st

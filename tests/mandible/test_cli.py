@@ -121,7 +121,7 @@ def test_evaluate_refuses_json_and_csv_together(synthetic_case):
 
 def test_bad_format_and_threshold_are_refused(ct_small_dir, tiny_weights):
     result = run("mandible", "segment", ct_small_dir, "--weights", tiny_weights, "--format", "nifti,obj")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a bad option value
     assert result.stderr.strip() == "Error: expected --format as a comma-separated subset of nifti,stl,png,json,seg, got 'obj'"
 
 

@@ -31,9 +31,9 @@ def ok(*args) -> list[str]:
     return result.stdout.splitlines()
 
 
-def error_line(*args) -> str:
+def error_line(*args, code: int = 1) -> str:
     result = run(*args)
-    assert result.exit_code == 1 and result.stdout == ""
+    assert result.exit_code == code and result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     return lines[0]
@@ -145,7 +145,7 @@ def test_volume_lists_the_series_and_reads_the_chosen_one(tmp_path):
     assert ok("mandible", "volume", folder, "--series", chosen) == [str(tmp_path / "study_mandible" / "ct.nii.gz")]
     ct, _ = read_nifti(tmp_path / "study_mandible" / "ct.nii.gz")
     np.testing.assert_array_equal(ct, read_ct_series(folder, series_uid=chosen).volume)
-    assert error_line("mandible", "volume", folder, "--json") == "Error: expected --json together with --list, got --json alone"
+    assert error_line("mandible", "volume", folder, "--json", code=2) == "Error: expected --json together with --list, got --json alone"
 
 
 def test_stage_errors_are_one_line_and_write_nothing(synthetic_case, tmp_path):
@@ -170,7 +170,7 @@ def test_stage_errors_are_one_line_and_write_nothing(synthetic_case, tmp_path):
     write_nifti(tmp_path / "hu.nii.gz", np.full(SYNTH_SHAPE, 40.0, np.float32), read_nifti(ct)[1])
     assert error_line("mandible", "mask", tmp_path / "hu.nii.gz") == "Error: expected probabilities in [0, 1], got 40..40 in 'hu.nii.gz'"
     assert error_line("mandible", "mask", tmp_path / "empty.nii.gz").startswith("Error: expected float probabilities")
-    assert error_line("mandible", "infer", ct, "--correct-tilt") == (
+    assert error_line("mandible", "infer", ct, "--correct-tilt", code=2) == (
         "Error: expected --series and --correct-tilt only with a DICOM folder, got the file 'ct.nii.gz'")
     assert "does not exist" in error_line("mandible", "mesh", tmp_path / "missing.nii.gz")
 
