@@ -42,6 +42,9 @@ SigmaOption = typer.Option(None, "--sigma", min=0.0, help="Noise sigma in grey l
 DomainOption = typer.Option("log", "--domain", help="log: the scan is log-compressed (usual); linear: log-transform first.")
 StageOption = typer.Option("full", "--bm3d-stage", help="full (hard thresholding + Wiener) or hard (about 2x faster).")
 DenoiserOption = typer.Option("bm3d-reference", "--denoiser", help="Denoising method: bm3d-reference (the bm3d package).")
+NoiseRegionOption = typer.Option("air", "--noise-region", help=(
+    "Where the noise sigma is measured when --sigma is not given: air above the skin (default; what the shipped network "
+    "was trained with) or tissue (speckle 2-30 voxels below the surface; 3-10x the air's on real scans)."))
 MinSizeOption = typer.Option(120, "--min-size", min=1, help="Remove components smaller than this many voxels.")
 ConnectivityOption = typer.Option(3, "--connectivity", min=1, max=3, help="1 = faces (6), 2 = +edges (18), 3 = +corners (26 neighbours).")
 
@@ -82,11 +85,12 @@ def denoise(
     domain: str = DomainOption,
     bm3d_stage: str = StageOption,
     denoiser: str = DenoiserOption,
+    noise_region: str = NoiseRegionOption,
 ) -> None:
     """Stage 1: denoise every B-scan (BM3D by default) -> denoised.tif."""
     from medimg.oct_glands.pipeline import DenoiseOptions, run_denoise
 
-    options = DenoiseOptions(sigma=sigma, domain=domain, stage=bm3d_stage, denoiser=denoiser)
+    options = DenoiseOptions(sigma=sigma, domain=domain, stage=bm3d_stage, denoiser=denoiser, noise_region=noise_region)
     typer.echo(str(run_denoise(scan, _output_dir(output, scan, beside_input=False), axes=axes, options=options)))
 
 
@@ -197,6 +201,7 @@ def extract(
     domain: str = DomainOption,
     bm3d_stage: str = StageOption,
     denoiser: str = DenoiserOption,
+    noise_region: str = NoiseRegionOption,
     surface_method: SurfaceMethod = SurfaceMethodOption,
     smooth: float = SmoothOption,
     rising_only: bool = RisingOption,
@@ -216,7 +221,8 @@ def extract(
     from medimg.oct_glands.pipeline import DenoiseOptions, ExtractOptions, InferenceOptions, SurfaceOptions, extract_many
 
     options = ExtractOptions(
-        denoise=DenoiseOptions(enabled=not no_denoise, sigma=sigma, domain=domain, stage=bm3d_stage, denoiser=denoiser),
+        denoise=DenoiseOptions(enabled=not no_denoise, sigma=sigma, domain=domain, stage=bm3d_stage, denoiser=denoiser,
+                               noise_region=noise_region),
         surface=SurfaceOptions(method=surface_method.value, smooth_sigma=smooth, rising_only=rising_only, median_size=median),
         inference=InferenceOptions(model=model, weights=weights, device=device, batch_size=batch_size, weighting=weighting),
         stride=stride,

@@ -24,6 +24,7 @@ def denoise_volume(
     domain: str = "log",
     stage: str = "full",
     denoiser: str = DEFAULT_DENOISER,
+    noise_region: str = "air",
     progress: Callable[[Iterable], Iterable] = lambda items: items,
 ) -> np.ndarray:
     """Denoise each B-scan with one sigma.
@@ -31,7 +32,9 @@ def denoise_volume(
     Parameters
     ----------
     volume : (Y, Z, X) ndarray of uint8
-    sigma : noise standard deviation in grey levels of the working domain; None = measured in air.
+    sigma : noise standard deviation in grey levels of the working domain; None = measured in
+        ``noise_region``: ``"air"`` above the skin (default) or ``"tissue"`` below the surface
+        (:mod:`medimg.oct_glands.noise`).
     domain : "log" (input already log-compressed) or "linear" (log-transform, denoise, map back).
     stage : BM3D's "full" (hard thresholding + Wiener) or "hard" (hard thresholding only, ~2x faster).
     denoiser : a name in :data:`medimg.common.denoisers.DENOISERS`
@@ -40,15 +43,23 @@ def denoise_volume(
     -------
     denoised : (Y, Z, X) ndarray of uint8
     """
-    from medimg.oct_glands.noise import estimate_noise_sigma
+    from medimg.common.errors import OptionValueError
+    from medimg.oct_glands.noise import NOISE_REGIONS, estimate_noise_sigma, tissue_noise_sigma
+
+    if noise_region not in NOISE_REGIONS:
+        raise OptionValueError(expected(f"a noise region among {', '.join(NOISE_REGIONS)}", repr(noise_region)))
 
     check_domain(domain)
     method = build_denoiser(denoiser, **vars(denoiser_options(denoiser, stage=stage)))
     if volume.dtype != np.uint8:
         raise InputError(expected("a uint8 volume", f"dtype {volume.dtype}"))
     if sigma is None:
-        sigma = estimate_noise_sigma(volume, domain=domain)
-        console.info(f"Estimated noise sigma {sigma:.2f} grey levels (air above the skin)")
+        if noise_region == "tissue":
+            sigma = tissue_noise_sigma(volume, domain=domain)
+            console.info(f"Estimated noise sigma {sigma:.2f} grey levels (speckle in the tissue below the surface)")
+        else:
+            sigma = estimate_noise_sigma(volume, domain=domain)
+            console.info(f"Estimated noise sigma {sigma:.2f} grey levels (air above the skin)")
     if not sigma > 0:
         raise InputError(expected("a noise sigma > 0", sigma))
     denoised = np.empty(volume.shape, dtype=np.uint8)

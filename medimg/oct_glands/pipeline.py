@@ -60,9 +60,15 @@ class DenoiseOptions:
     domain: str = "log"
     stage: str = "full"
     denoiser: str = "bm3d-reference"
+    noise_region: str = "air"  # where sigma is measured when not given: air above the skin, or tissue
 
     def __post_init__(self) -> None:  # bad options fail once, before any scan is read
         from medimg.common.denoisers import denoiser_options
+        from medimg.common.errors import OptionValueError
+        from medimg.oct_glands.noise import NOISE_REGIONS
+
+        if self.noise_region not in NOISE_REGIONS:
+            raise OptionValueError(expected(f"--noise-region among {', '.join(NOISE_REGIONS)}", repr(self.noise_region)))
         from medimg.oct_glands.intensity import check_domain
 
         check_domain(self.domain)
@@ -104,6 +110,7 @@ def _progress(description: str):
 def run_denoise(scan: Path, output_dir: Path, *, axes: str, options: DenoiseOptions) -> Path:
     volume = load_scan(scan, axes=axes, require_block=False)
     denoised = denoise_volume(volume, sigma=options.sigma, domain=options.domain, stage=options.stage, denoiser=options.denoiser,
+                              noise_region=options.noise_region,
                               progress=_progress(options.denoiser))
     return write_volume(output_dir / "denoised.tif", denoised, inputs=[scan])
 
@@ -235,7 +242,8 @@ def extract(
     if options.denoise.enabled:
         with clock.stage("denoise"):
             d = options.denoise
-            volume = denoise_volume(volume, sigma=d.sigma, domain=d.domain, stage=d.stage, denoiser=d.denoiser, progress=_progress(d.denoiser))
+            volume = denoise_volume(volume, sigma=d.sigma, domain=d.domain, stage=d.stage, denoiser=d.denoiser, noise_region=d.noise_region,
+                                    progress=_progress(d.denoiser))
     with clock.stage("surface"):
         surface = detect_surface(volume, **asdict(options.surface))
     with clock.stage("crop"):

@@ -44,3 +44,22 @@ def test_bad_options_are_refused():
         denoise_volume(volume, sigma=1, denoiser="nlm")
     with pytest.raises(InputError, match="expected a BM3D stage among full, hard"):
         denoise_volume(volume, sigma=1, stage="soft")
+
+
+def test_noise_in_tissue_is_the_speckle_the_air_understates():
+    """SPEC section 5's figures: air 3 with std 3, tissue speckle with std about its mean (10-40)."""
+    from medimg.oct_glands.noise import estimate_noise_sigma, tissue_noise_sigma
+    from tests.oct_glands.test_surface import spec_like_scan
+
+    volume, _ = spec_like_scan(n_y=4)
+    air = estimate_noise_sigma(volume)
+    tissue = tissue_noise_sigma(volume)
+    assert 2.0 <= air <= 8.0  # speckle of mean 3 in the air, plus the bright first row: 6.0 here
+    assert 10.0 <= tissue <= 40.0 and tissue > 2 * air  # the epidermis' speckle: 12.4 here
+
+
+def test_an_unknown_noise_region_is_refused():
+    from medimg.common.errors import OptionValueError
+
+    with pytest.raises(OptionValueError, match="noise region among air, tissue"):
+        denoise_volume(np.zeros((1, 8, 8), np.uint8), noise_region="skin")
