@@ -36,6 +36,7 @@ import numpy as np
 from medimg.acne.dataset import SplitEntry, image_path, load_split, split_file_path
 from medimg.acne.labels import HAYASHI, N_COUNT_BINS, N_GRADES, count_to_bin, gen_label_distribution, grades_of_counts
 from medimg.acne.lesions import centre_heatmap, detect_lesions
+from medimg.acne.train import LoadedSplit
 from medimg.acne.transforms import ACNE04_MEAN, ACNE04_STD
 from medimg.common import console
 from medimg.common.errors import InputError, expected
@@ -55,24 +56,15 @@ BOXES_NAME = "boxes.csv"
 
 
 @dataclass
-class LesionSplit:
+class LesionSplit(LoadedSplit):
     """Photos of one split with their lesion boxes, resized to ``input_size``.
 
     ``images``: (N, S, S, 3) uint8; ``boxes``: N arrays (K_i, 4) float32 in input pixels;
-    ``counts`` and ``grades``: (N,) int, the split file's columns.
+    ``counts`` and ``grades`` (from :class:`~medimg.acne.train.LoadedSplit`): (N,) int, the split
+    file's columns.
     """
 
-    entries: list[SplitEntry]
-    images: np.ndarray
     boxes: list[np.ndarray]
-
-    @property
-    def counts(self) -> np.ndarray:
-        return np.array([entry.count for entry in self.entries], dtype=np.int64)
-
-    @property
-    def grades(self) -> np.ndarray:
-        return np.array([entry.grade for entry in self.entries], dtype=np.int64)
 
 
 def read_boxes(path: Path | str) -> dict[str, np.ndarray]:
