@@ -68,11 +68,14 @@ def synth(
     output: Path = typer.Argument(..., help="Volume to write (.tif); truth goes beside it as *_glands.tif and *_pores.csv."),
     shape: str = typer.Option("160,128,160", "--shape", help="Y,Z,X in voxels (Z >= 96)."),
     seed: int = typer.Option(0, "--seed", help="Random seed: same seed, same phantom."),
+    style: str = typer.Option("paper", "--style", help=(
+        "paper: the phantoms the shipped network was trained on; spec: ranges that include real scans (SPEC section 5: "
+        "dark display, bright stratum-corneum band, artefact rows, sagging surface; needs Z >= 400).")),
 ) -> None:
     """Write a synthetic fingertip OCT volume with its true glands, pores and drawn parameters (OUT_params.json)."""
     from medimg.oct_glands.synth import parse_shape, write_synthetic_scan
 
-    _echo_paths(write_synthetic_scan(output, shape=parse_shape(shape), seed=seed))
+    _echo_paths(write_synthetic_scan(output, shape=parse_shape(shape), seed=seed, style=style))
 
 
 @app.command()

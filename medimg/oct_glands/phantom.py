@@ -193,6 +193,12 @@ class FingertipParams:
     layers_seed: int
     collagen_seed: int
     speckle_seed: int
+    # Acquisition and display (defaults: the phantoms the shipped network was trained on).
+    entrance_thickness: float = 0.0  # voxels of full-strength band below the entrance line's peak
+    entrance_sigma: float = 0.7
+    artefact_rows: tuple[float, ...] = ()  # mean display levels of the first image rows (fixed-pattern)
+    display_gain: float = 1.0  # final display = gain * display + offset (a dark, low-range scanner)
+    display_offset: float = 0.0
 
 
 _NOISE_SEEDS = ("layers_seed", "collagen_seed", "speckle_seed")
@@ -287,6 +293,13 @@ class FingertipFamily:
     # Speckle grain: std of the Gaussian that smooths the complex field (Y, Z, X); the
     # intensity autocorrelation FWHM is 2.355 * sigma, ~1.6-1.8 voxels.
     speckle_sigma: tuple[float, float, float] = (0.75, 0.65, 0.75)
+    # Acquisition and display: a thick bright band under the surface (real stratum corneum),
+    # bright fixed-pattern first rows, a dark low-range display. Constants here; ranges in SPEC_FAMILY.
+    entrance_thickness: Range | float = 0.0
+    entrance_sigma: Range | float = 0.7
+    artefact_rows: Range | tuple[float, ...] = ()
+    display_gain: Range | float = 1.0
+    display_offset: Range | float = 0.0
 
     def sample(self, rng: np.random.Generator, shape: tuple[int, int, int] = DEFAULT_SHAPE) -> FingertipParams:
         """Draw one fingertip.
@@ -580,7 +593,9 @@ def _tissue_levels(params: FingertipParams, surface, sc_bottom, epi_bottom) -> n
     skin = _ramp(below_surface.copy())
     level = params.level_air + skin * (level - params.level_air)
     # The entrance line: index step air -> skin, a strong specular reflection.
-    entrance = np.exp(-0.5 * ((below_surface - _ENTRANCE_OFFSET) / _ENTRANCE_SIGMA) ** 2)
+    past_peak = below_surface - _ENTRANCE_OFFSET
+    past_peak -= np.clip(past_peak, 0.0, params.entrance_thickness)  # a plateau of band, then the fall
+    entrance = np.exp(-0.5 * (past_peak / params.entrance_sigma) ** 2)
     level += (params.level_entrance - params.level_stratum_corneum) * entrance
     return level.astype(np.float32, copy=False)
 
@@ -730,5 +745,54 @@ def _acquire(level: np.ndarray, params: FingertipParams) -> np.ndarray:
     del floor
     display = np.log10(intensity, out=intensity)
     display *= np.float32(255.0 / params.display_decades)
+    if params.display_gain != 1.0 or params.display_offset != 0.0:
+        display *= np.float32(params.display_gain)
+        display += np.float32(params.display_offset)
     np.clip(display, 0.0, 255.0, out=display)
+    if params.artefact_rows:
+        rows = np.random.default_rng(params.speckle_seed + 1)
+        for row, mean in enumerate(params.artefact_rows[: display.shape[1]]):
+            display[:, row, :] = np.clip(rows.normal(mean, 0.25 * mean, (display.shape[0], display.shape[2])), 0.0, 255.0)
     return np.rint(display).astype(np.uint8)
+
+
+#: Ranges that include the real scans of SPEC section 5: 400-600-deep B-scans with the surface
+#: 35-57 % down and up to ~120 px of sag, bright fixed-pattern first rows (or none), a dark low-range
+#: display (air ~3, a 9-18 px bright band ~39, the epidermis ~10 down to the junction 30-50 px
+#: below the surface, dermis ~15 fading), ducts 18-25 px wide at 1.3-2x their surroundings, and
+#: speckle whose std is about its mean. ``oct synth --style spec``; needs Z >= 400.
+SPEC_FAMILY = FingertipFamily(
+    surface_depth=Uniform(160.0, 230.0),
+    surface_curvature=Uniform(30.0, 120.0),
+    surface_tilt_y=Uniform(-10.0, 10.0),
+    surface_tilt_x=Uniform(-20.0, 20.0),
+    ridge_height=Uniform(1.0, 3.0),
+    sc_thickness=Uniform(24.0, 42.0),
+    epidermis_thickness=Uniform(15.0, 30.0),
+    level_entrance=Uniform(125.0, 175.0),
+    level_stratum_corneum=Uniform(28.0, 44.0),
+    level_epidermis=Uniform(50.0, 75.0),
+    level_dermis=Uniform(50.0, 70.0),
+    dermis_decay=Uniform(0.4, 0.8),
+    display_decades=Uniform(2.8, 4.0),
+    attenuation=Uniform(0.0, 0.08),
+    level_duct=Uniform(58.0, 115.0),
+    level_duct_in_epidermis=Uniform(0.0, 8.0),
+    level_vessel=Uniform(20.0, 40.0),
+    level_collagen=Uniform(10.0, 30.0),
+    pore_spacing=45.0,
+    duct_helix_radius=Uniform(5.0, 8.0),
+    duct_tube_radius=Uniform(3.0, 4.5),
+    duct_pitch=Uniform(12.0, 20.0),
+    duct_depth_into_epidermis=Uniform(2.0, 8.0),
+    min_duct_voxels=800,
+    entrance_thickness=Uniform(7.0, 15.0),
+    entrance_sigma=Uniform(1.0, 2.0),
+    artefact_rows=Choice(((), (44.0, 7.0, 4.0), (60.0, 10.0, 5.0)), (0.2, 0.5, 0.3)),
+    display_gain=Uniform(0.2, 0.3),
+    display_offset=Uniform(-3.5, -0.5),
+)
+
+#: ``oct synth --style``: the family each style draws from, and the smallest depth it needs
+STYLES = {"paper": FingertipFamily(), "spec": SPEC_FAMILY}
+STYLE_MIN_DEPTH = {"paper": MIN_DEPTH, "spec": 400}

@@ -23,7 +23,7 @@ def parse_shape(text: str) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
-def write_synthetic_scan(output: Path, *, shape: tuple[int, int, int], seed: int) -> list[Path]:
+def write_synthetic_scan(output: Path, *, shape: tuple[int, int, int], seed: int, style: str = "paper") -> list[Path]:
     """Write a phantom as the files of a real scan and its truth, plus the parameters that made it.
 
     Returns
@@ -37,15 +37,24 @@ def write_synthetic_scan(output: Path, *, shape: tuple[int, int, int], seed: int
     ------
     InputError
         If ``output`` does not end in .tif or ``shape`` is not a usable phantom shape.
+
+    ``style`` picks the family (:data:`medimg.oct_glands.phantom.STYLES`): ``paper`` (the phantoms
+    the shipped network was trained on) or ``spec`` (ranges that include SPEC section 5's real
+    scans: dark display, bright band, artefact rows, deep B-scans; Z >= 400).
     """
-    from medimg.oct_glands.phantom import make_phantom
+    from medimg.oct_glands.phantom import STYLE_MIN_DEPTH, STYLES, make_phantom
+
+    if style not in STYLES:
+        raise OptionValueError(expected(f"--style among {', '.join(STYLES)}", repr(style)))
+    if shape[1] < STYLE_MIN_DEPTH[style]:
+        raise OptionValueError(expected(f"--shape at least {STYLE_MIN_DEPTH[style]} deep (Z) for --style {style}", shape[1]))
 
     output = Path(output)
     if output.suffix.lower() not in (".tif", ".tiff"):
         raise InputError(expected("an output path ending in .tif", f"'{output}'"))
-    phantom = make_phantom(shape, seed=seed)
+    phantom = make_phantom(shape, seed=seed, family=STYLES[style])
     stem = output.with_suffix("")
-    volume_path = write_volume(output, phantom.volume, metadata={"axes": "YZX", "synthetic_seed": seed})
+    volume_path = write_volume(output, phantom.volume, metadata={"axes": "YZX", "synthetic_seed": seed, "style": style})
     glands_path = write_volume(stem.with_name(f"{stem.name}_glands.tif"), phantom.glands, metadata={"axes": "YZX"})
     rows = [{"id": i + 1, "x": x, "y": y, "z": z} for i, (x, y, z) in enumerate(phantom.pores)]
     pores_path = write_csv(stem.with_name(f"{stem.name}_pores.csv"), rows, TRUTH_PORE_COLUMNS)
