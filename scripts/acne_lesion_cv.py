@@ -74,6 +74,29 @@ def markdown(rows: list[dict], matrix: np.ndarray) -> str:
     return "\n".join(lines) + "\n"
 
 
+def pooled_report_table(reports: list[dict]) -> str:
+    """The report's table (per grade Precision, SE, SP, YI; counting MAE, RMSE) over the pooled test folds."""
+    from medimg.acne.labels import HAYASHI, grades_of_counts
+    from medimg.acne.scores import evaluation_report, report_records
+
+    def pooled(key):
+        return np.concatenate([np.asarray(r[key]) for r in reports])
+
+    predicted_counts = pooled("predicted_counts")
+    report = evaluation_report(true_grades=pooled("true_grades"), grade_head=pooled("predicted_grades"),
+                               count_grade=grades_of_counts(predicted_counts, HAYASHI), true_counts=pooled("true_counts"),
+                               predicted_counts=predicted_counts)
+    lines = ["| table | class | Precision | SE | SP | YI | MAE | RMSE |", "|---|---|---|---|---|---|---|---|"]
+    for row in report_records(report):
+        cells = [f"{row[k]:.3f}" if isinstance(row[k], float) else "" for k in ("precision", "SE", "SP", "YI", "MAE", "RMSE")]
+        name = "grade head" if row["table"] == "grade_head" else "counting (LDL count)"
+        lines.append(f"| {name} | {row['class']} | " + " | ".join(cells) + " |")
+    accuracy = (report["grading"]["grade_head"]["AVE_ACC"], report["grading"]["count_derived"]["AVE_ACC"])
+    lines.append(f"\nPooled over {report['n_images']} test photos: AVE_ACC {accuracy[0]:.3f} (grade head), {accuracy[1]:.3f} "
+                 f"(grade of the LDL count); count MAE {report['counting']['MAE']:.2f}, RMSE {report['counting']['RMSE']:.2f}.")
+    return "\n".join(lines) + "\n"
+
+
 def main(data_dir: str, runs_dir: str, folds: str = "0,1,2,3,4", epochs: int = 12) -> None:
     runs = Path(runs_dir)
     rows, reports = [], []
@@ -93,7 +116,7 @@ def main(data_dir: str, runs_dir: str, folds: str = "0,1,2,3,4", epochs: int = 1
         reports.append(report)
         print(json.dumps(rows[-1]), flush=True)
     (runs / "cv.json").write_text(json.dumps({"rows": rows, "confusion": confusion(reports).tolist()}, indent=1))
-    (runs / "cv.md").write_text(markdown(rows, confusion(reports)))
+    (runs / "cv.md").write_text(markdown(rows, confusion(reports)) + "\n" + pooled_report_table(reports))
     print((runs / "cv.md").read_text())
 
 
