@@ -102,15 +102,17 @@ def main(data_dir: str, runs_dir: str, folds: str = "0,1,2,3,4", epochs: int = 1
     rows, reports = [], []
     for fold in (int(k) for k in folds.split(",")):
         run = runs / f"fold{fold}"
-        result = train_lesion(data_dir, run, fold=fold, epochs=epochs)
+        weights = run / "weights.safetensors"
         from medimg.common.models import load_model
 
-        loaded = load_model(result.weights)
+        if not (weights.is_file() and load_model(weights).metadata.get("epochs_trained") == str(epochs)):
+            weights = train_lesion(data_dir, run, fold=fold, epochs=epochs).weights  # resumes an unfinished run
+        loaded = load_model(weights)
         if "threshold_chosen_on" in loaded.metadata:  # calibrated by an earlier run of this script
             calibration = {"threshold": loaded.output["threshold"]}
         else:
-            calibration = calibrate_threshold(result.weights, data_dir, fold=fold)
-        report = evaluate_fold(data_dir, fold=fold, weights=result.weights, batch_size=16, keep_predictions=True)
+            calibration = calibrate_threshold(weights, data_dir, fold=fold)
+        report = evaluate_fold(data_dir, fold=fold, weights=weights, batch_size=16, keep_predictions=True)
         (run / "evaluation.json").write_text(json.dumps({**report, "calibration": calibration}, indent=1))
         rows.append(fold_row(report, calibration["threshold"]))
         reports.append(report)

@@ -180,7 +180,8 @@ def grade_images(
         raise InputError(expected("a batch size >= 1", batch_size))
     clock = clock or StageClock()
     outcome: BatchOutcome[dict] = BatchOutcome()
-    pending: list[tuple[Path, np.ndarray, np.ndarray, bool]] = []
+    # (path, photo or None, photo shape, network input, in domain): the photo is kept only to draw on it
+    pending: list[tuple[Path, np.ndarray | None, tuple[int, int], np.ndarray, bool]] = []
     preprocessing: dict | None = None
     output: dict = {}
     overlay_names: set[str] = set()
@@ -205,17 +206,17 @@ def grade_images(
 
     def flush() -> None:
         with clock.stage("infer"):
-            predictions = predict_photos(np.stack([item[2] for item in pending]), predictor, [item[1].shape[:2] for item in pending])
+            predictions = predict_photos(np.stack([item[3] for item in pending]), predictor, [item[2] for item in pending])
         records = grade_records(
             [item[0] for item in pending], np.stack([p.count_probs for p in predictions]), np.stack([p.grade_probs for p in predictions]),
             criterion=criterion, lesions=[None if p.detections is None else len(p.detections) for p in predictions],
-            in_domain=[item[3] for item in pending], count_from=output.get("count_from", "ldl"), grade_from=output.get("grade_from", "grade_head"),
+            in_domain=[item[4] for item in pending], count_from=output.get("count_from", "ldl"), grade_from=output.get("grade_from", "grade_head"),
         )
         if overlay_dir is not None:
             from medimg.acne.overlay import overlay_name, write_overlay
 
             with clock.stage("overlay"):
-                for (path, photo, _, _), prediction, record in zip(pending, predictions, records):
+                for (path, photo, _, _, _), prediction, record in zip(pending, predictions, records):
                     caption = (f"{record['lesions']} lesions marked; count {record['count']}, {record['grade_name']}"
                                + ("" if record["in_domain"] else " (not a skin photo?)"))
                     write_overlay(Path(overlay_dir) / overlay_name(path, overlay_names), photo, prediction.detections, caption=caption, source=path)
@@ -224,7 +225,7 @@ def grade_images(
 
     for path, (photo, image, in_domain) in iter_batch([Path(p) for p in paths], read, outcome,
                                                       progress=lambda items: console.track(items, description="grade"), noun="images"):
-        pending.append((path, photo, image, in_domain))
+        pending.append((path, photo if overlay_dir is not None else None, photo.shape[:2], image, in_domain))
         if len(pending) == batch_size:
             flush()
     if pending:
