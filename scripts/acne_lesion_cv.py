@@ -25,6 +25,7 @@ import numpy as np
 from medimg.acne.evaluate import evaluate_fold
 from medimg.acne.labels import GRADE_NAMES
 from medimg.acne.lesion_training import calibrate_threshold, train_lesion
+from medimg.common.weights import sha256_of
 
 
 def fold_row(report: dict, threshold: float) -> dict:
@@ -112,8 +113,14 @@ def main(data_dir: str, runs_dir: str, folds: str = "0,1,2,3,4", epochs: int = 1
             calibration = {"threshold": loaded.output["threshold"]}
         else:
             calibration = calibrate_threshold(weights, data_dir, fold=fold)
-        report = evaluate_fold(data_dir, fold=fold, weights=weights, batch_size=16, keep_predictions=True)
-        (run / "evaluation.json").write_text(json.dumps({**report, "calibration": calibration}, indent=1))
+        done = run / "evaluation.json"
+        previous = json.loads(done.read_text()) if done.is_file() else {}
+        if previous.get("weights_sha256") == sha256_of(weights) and "detected_grade_acc" in previous:
+            report = previous  # this very file was evaluated by this script already
+        else:
+            report = evaluate_fold(data_dir, fold=fold, weights=weights, batch_size=16, keep_predictions=True)
+            report["weights_sha256"] = sha256_of(weights)
+            done.write_text(json.dumps({**report, "calibration": calibration}, indent=1))
         rows.append(fold_row(report, calibration["threshold"]))
         reports.append(report)
         print(json.dumps(rows[-1]), flush=True)
