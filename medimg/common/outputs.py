@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import tempfile
@@ -62,7 +63,7 @@ def remove_stale_parts(folder: Path, prefix: str, suffix: str, *, made_before: f
     staging folders, last touched before ``made_before``, when ours was made) once ours has been
     delivered; returns what was removed."""
     try:
-        leftovers = list(folder.glob(f"{glob_escape(prefix)}*{glob_escape(suffix)}"))
+        leftovers = list(folder.glob(f"{glob.escape(prefix)}*{glob.escape(suffix)}"))
     except OSError:
         return []
     removed = []
@@ -75,12 +76,6 @@ def remove_stale_parts(folder: Path, prefix: str, suffix: str, *, made_before: f
         except OSError:
             continue
     return removed
-
-
-def glob_escape(text: str) -> str:
-    import glob
-
-    return glob.escape(text)
 
 
 def write_bytes_atomic(target: Path | str, data: bytes, *, inputs: Iterable[Path] = ()) -> Path:
