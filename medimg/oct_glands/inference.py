@@ -2,7 +2,8 @@
 
 The network of :class:`InferenceOptions` is loaded once (:func:`oct_network`) and shared by every
 scan of a batch. :func:`predict_probability` normalises each block batch
-(:func:`network_input`: the one place where OCT intensities become network inputs), blends the
+(:func:`network_input`: the one place where OCT intensities become network inputs, scaled by the
+tissue levels of the whole scan so that a dark real scan and a bright phantom look alike), blends the
 blocks' logits with the common tiler (Gaussian importance by default; ``constant`` is a plain
 mean of the covering blocks' logits, where the paper averaged probabilities), and applies the
 weights' output activation once, in place.
@@ -20,6 +21,7 @@ from medimg.common.activation import activate
 from medimg.common.errors import InputError, OptionValueError, expected
 from medimg.common.predictor import LazyModel, NetworkOptions, Predictor, group_network, model_io
 from medimg.common.tiling import WEIGHTINGS, merge_tiles
+from medimg.oct_glands.intensity import levels_of_blocks, scale_to_levels
 
 DEFAULT_ARCH = "oct-light"
 
@@ -38,18 +40,32 @@ def oct_network(options: InferenceOptions = InferenceOptions()) -> LazyModel:
     return group_network("oct", options, default_model="light", channels_last=True)
 
 
-def network_input(blocks: np.ndarray, preprocessing: dict) -> np.ndarray:
+def _scales_by_tissue(preprocessing: dict) -> bool:
+    # The registry's defaults are merged under a file's own entries, so old files show both keys.
+    return "divisor" not in preprocessing and preprocessing.get("scaling") == "tissue"
+
+
+def network_input(blocks: np.ndarray, preprocessing: dict, levels: tuple[float, float, float] | None = None) -> np.ndarray:
     """OCT blocks as the network was trained to see them.
 
     Parameters
     ----------
     blocks : (B, S, S, S) ndarray of uint8 (log-compressed intensity)
-    preprocessing : the weights' ``preprocessing`` entry (``divisor``: intensities are divided by it)
+    preprocessing : the weights' ``preprocessing`` entry. Weights that carry a ``divisor`` (all
+        trained before tissue scaling: the paper's ``/255``) have intensities divided by it;
+        otherwise (``scaling: "tissue"``) grey levels are centred and scaled by the scan's tissue
+        ``levels`` (:func:`medimg.oct_glands.intensity.scale_to_levels`).
+    levels : (low, centre, high) grey levels of the scan's tissue
+        (:func:`medimg.oct_glands.intensity.tissue_levels`); needed for ``scaling: "tissue"``
 
     Returns
     -------
     batch : (B, 1, S, S, S) ndarray of float32
     """
+    if _scales_by_tissue(preprocessing):
+        if levels is None:
+            raise InputError(expected("the tissue levels of the scan for these weights", "none"))
+        return scale_to_levels(blocks, levels)[:, None]
     divisor = float(preprocessing.get("divisor", 255.0))
     if not divisor > 0:
         raise InputError(expected("a positive intensity divisor in the weights' preprocessing", divisor))
@@ -65,6 +81,7 @@ def predict_probability(
     predictor: Predictor,
     weighting: str = "gaussian",
     batch_size: int = 4,
+    levels: tuple[float, float, float] | None = None,
     progress: Callable[[list], Iterable] = lambda items: items,
 ) -> np.ndarray:
     """Blend the network's predictions over all blocks.
@@ -75,15 +92,19 @@ def predict_probability(
     corners : (B, 3) ndarray of int, rows (y*, z*, x*)
     predictor : ``(b, 1, S, S, S) float32 -> (b, 1, S, S, S)`` logits; a :class:`LazyModel` brings
         its own preprocessing and output activation, any other callable gets ``oct-light``'s
+    levels : the scan's tissue levels (:func:`medimg.oct_glands.intensity.tissue_levels`), for
+        weights that scale by them; None: measured on up to 64 of the blocks
 
     Returns
     -------
     probability : (Y, Z, X) ndarray of float32 in [0, 1]
     """
     preprocessing, output = model_io(predictor, DEFAULT_ARCH)
+    if levels is None and _scales_by_tissue(preprocessing) and len(corners):
+        levels = levels_of_blocks(read_blocks(slice(0, len(corners), max(1, len(corners) // 64))))
     logits = merge_tiles(
         read_blocks, corners, volume_shape, (block_size,) * 3, predictor=predictor,
-        prepare=lambda blocks: network_input(blocks, preprocessing),
+        prepare=lambda blocks: network_input(blocks, preprocessing, levels),
         weighting=weighting, batch_size=batch_size, progress=progress,
     )
     return activate(logits[None], output, in_place=True)[0, 0]

@@ -281,7 +281,9 @@ def model_config(model: nn.Module) -> dict:
 
 
 # uint8 log-compressed intensity scaled to [0, 1], as the shipped weights were trained
-INPUT_PREPROCESSING = {"intensity": "uint8", "divisor": 255.0}
+#: Inputs are the scan's grey levels centred and scaled by its tissue percentiles (see
+#: medimg.oct_glands.intensity.tissue_levels); weights trained on ``/255`` carry ``divisor`` instead.
+INPUT_PREPROCESSING = {"intensity": "uint8", "scaling": "tissue", "percentiles": [5.0, 50.0, 95.0], "tissue_depth": 80}
 
 register_group("oct", list(MODELS), build_model, config_of=model_config, preprocessing=INPUT_PREPROCESSING,
                output={"activation": "sigmoid", "channels": ["gland"]}, shipped={"light": "oct-light"})

@@ -3,8 +3,8 @@ default) or in the tissue just below the surface (``region="tissue"``).
 
 On real scans the two differ several-fold (SPEC section 5: air 4.2 grey levels, while tissue
 speckle has a std about equal to its mean, 10-40): the air under-states the noise BM3D should
-remove from the tissue. The shipped network was trained on air-sigma denoising, so air stays the
-default until it is retrained; ``--noise-region tissue`` measures the speckle instead.
+remove from the tissue, so the tissue is the default (the shipped network is trained on volumes
+denoised so); ``--noise-region air`` gives the paper's estimate, which the old weights were trained on.
 
 Wavelet estimators such as ``skimage.restoration.estimate_sigma`` underestimate spatially
 correlated speckle several-fold, so they are only the fallback when a scan shows too little air.
@@ -23,6 +23,7 @@ _MIN_AIR_VOXELS = 1000
 
 
 NOISE_REGIONS = ("air", "tissue")
+DEFAULT_NOISE_REGION = "tissue"
 _TISSUE_TOP, _TISSUE_BOTTOM = 2, 30  # the epidermis band measured, in voxels below the surface
 _LOCAL_WINDOW = 5
 

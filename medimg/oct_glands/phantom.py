@@ -793,6 +793,47 @@ SPEC_FAMILY = FingertipFamily(
     display_offset=Uniform(-3.5, -0.5),
 )
 
+#: What the shipped network is trained on (``oct synth --style wide``, Z >= 176): anatomy as wide
+#: as SPEC_FAMILY's and the paper's together (layer thickness, duct size, bright band, curvature),
+#: but brightness, display range, duct pitch and artefact rows *disjoint* from SPEC_FAMILY's, so
+#: that SPEC_FAMILY is a held-out family of settings never trained on: every level here is brighter
+#: (SC 44-85 against 28-44, epidermis 76-160 against 50-75, display gain 0.35-1.1 against 0.2-0.3;
+#: only the duct level ranges touch, 100-200 against 58-115, to keep faint ducts in training),
+#: ducts coil tighter (pitch 6-12 against 12-20) and the fixed-pattern rows have other levels.
+#: The surface sits near the top so that the volumes stay small: the network sees only the
+#: surface-anchored blocks, where depth in the B-scan does not show.
+WIDE_FAMILY = FingertipFamily(
+    surface_depth=Uniform(20.0, 45.0),
+    surface_curvature=Uniform(0.0, 60.0),
+    surface_tilt_y=Uniform(-10.0, 10.0),
+    surface_tilt_x=Uniform(-15.0, 15.0),
+    ridge_height=Uniform(1.0, 3.0),
+    sc_thickness=Uniform(24.0, 42.0),
+    epidermis_thickness=Uniform(15.0, 30.0),
+    level_entrance=Uniform(175.0, 240.0),
+    level_stratum_corneum=Uniform(44.0, 85.0),
+    level_epidermis=Uniform(76.0, 160.0),
+    level_dermis=Uniform(71.0, 125.0),
+    dermis_decay=Uniform(0.3, 1.2),
+    display_decades=Uniform(3.0, 5.0),
+    attenuation=Uniform(0.0, 0.12),
+    level_duct=Uniform(100.0, 200.0),
+    level_duct_in_epidermis=Uniform(0.0, 12.0),
+    level_vessel=Uniform(25.0, 60.0),
+    level_collagen=Uniform(20.0, 60.0),
+    pore_spacing=38.0,
+    duct_helix_radius=Uniform(3.0, 8.0),
+    duct_tube_radius=Uniform(2.0, 4.5),
+    duct_pitch=Uniform(6.0, 12.0),
+    duct_depth_into_epidermis=Uniform(2.0, 8.0),
+    min_duct_voxels=400,
+    entrance_thickness=Uniform(0.0, 12.0),
+    entrance_sigma=Uniform(0.7, 2.0),
+    artefact_rows=Choice(((), (90.0, 20.0, 8.0), (35.0, 6.0)), (0.4, 0.3, 0.3)),
+    display_gain=Uniform(0.35, 1.1),
+    display_offset=Uniform(-5.0, 15.0),
+)
+
 #: ``oct synth --style``: the family each style draws from, and the smallest depth it needs
-STYLES = {"paper": FingertipFamily(), "spec": SPEC_FAMILY}
-STYLE_MIN_DEPTH = {"paper": MIN_DEPTH, "spec": 400}
+STYLES = {"paper": FingertipFamily(), "spec": SPEC_FAMILY, "wide": WIDE_FAMILY}
+STYLE_MIN_DEPTH = {"paper": MIN_DEPTH, "spec": 400, "wide": 176}

@@ -4,7 +4,7 @@ Stage files (all canonical ``(Y, Z, X)`` unless said otherwise)::
 
     denoise   scan.tif              -> denoised.tif      uint8
     surface   denoised.tif          -> surface.tif       (Y, X) int32
-    crop      denoised.tif surface  -> blocks.tif        (B, 80, 80, 80) uint8, corners in its metadata
+    crop      denoised.tif surface  -> blocks.tif        (B, 80, 80, 80) uint8, corners and tissue levels in its metadata
                                        corners.csv       block, y, z, x
     infer     blocks.tif            -> probability.tif   float32
     threshold probability.tif       -> mask.tif          uint8 0/1
@@ -31,9 +31,11 @@ from medimg.common.report import RunReport
 from medimg.common.tables import write_csv
 from medimg.common.tiling import tile_reader
 from medimg.common.volumes import read_volume, read_volume_metadata, write_volume
-from medimg.oct_glands.denoise import denoise_volume
+from medimg.oct_glands.denoise import check_rows, denoise_volume
 from medimg.oct_glands.bscan_overlay import bscan_overlay
 from medimg.oct_glands.enface import draw_pores, fingerprint_image
+from medimg.oct_glands.noise import DEFAULT_NOISE_REGION
+from medimg.oct_glands.intensity import tissue_levels
 from medimg.oct_glands.inference import InferenceOptions, oct_network, predict_probability
 from medimg.oct_glands.project import PORE_COLUMNS, gland_pores
 from medimg.oct_glands.prune import MIN_GLAND_VOXELS, label_glands
@@ -60,7 +62,8 @@ class DenoiseOptions:
     domain: str = "log"
     stage: str = "full"
     denoiser: str = "bm3d-reference"
-    noise_region: str = "air"  # where sigma is measured when not given: air above the skin, or tissue
+    noise_region: str = DEFAULT_NOISE_REGION  # where sigma is measured when not given: tissue below the surface, or air
+    rows: str = "tissue"  # the rows the ROIs read (see denoise_volume), or "all"
 
     def __post_init__(self) -> None:  # bad options fail once, before any scan is read
         from medimg.common.denoisers import denoiser_options
@@ -72,6 +75,7 @@ class DenoiseOptions:
         from medimg.oct_glands.intensity import check_domain
 
         check_domain(self.domain)
+        check_rows(self.rows)
         denoiser_options(self.denoiser, stage=self.stage)
 
 
@@ -110,7 +114,7 @@ def _progress(description: str):
 def run_denoise(scan: Path, output_dir: Path, *, axes: str, options: DenoiseOptions) -> Path:
     volume = load_scan(scan, axes=axes, require_block=False)
     denoised = denoise_volume(volume, sigma=options.sigma, domain=options.domain, stage=options.stage, denoiser=options.denoiser,
-                              noise_region=options.noise_region,
+                              noise_region=options.noise_region, rows=options.rows,
                               progress=_progress(options.denoiser))
     return write_volume(output_dir / "denoised.tif", denoised, inputs=[scan])
 
@@ -140,7 +144,8 @@ def run_crop(volume_path: Path, surface_path: Path, output_dir: Path, *, axes: s
     surface = _read_surface(surface_path, volume.shape)
     corners = roi_corners(surface, volume.shape, size=BLOCK_SIZE, stride=stride)
     blocks = extract_blocks(volume, corners, size=BLOCK_SIZE)
-    metadata = {"volume_shape": list(volume.shape), "block_size": BLOCK_SIZE, "stride": stride, "corners": corners.tolist()}
+    metadata = {"volume_shape": list(volume.shape), "block_size": BLOCK_SIZE, "stride": stride, "corners": corners.tolist(),
+                "tissue_levels": list(tissue_levels(volume, surface, depth=BLOCK_SIZE))}
     inputs = [volume_path, surface_path]
     blocks_path = write_volume(output_dir / "blocks.tif", blocks, metadata=metadata, inputs=inputs)
     rows = [{"block": i, "y": int(y), "z": int(z), "x": int(x)} for i, (y, z, x) in enumerate(corners)]
@@ -164,9 +169,11 @@ def run_infer(blocks_path: Path, output_dir: Path, *, options: InferenceOptions)
     if len(blocks) != len(corners):
         raise FormatError(expected(f"{len(corners)} blocks", f"{len(blocks)} in '{Path(blocks_path).name}'"))
     network = oct_network(options)
+    levels = metadata.get("tissue_levels")  # blocks cropped by older versions lack them: measured on the blocks then
     probability = predict_probability(
         lambda batch: blocks[batch], corners, tuple(metadata["volume_shape"]), block_size=size,
-        predictor=network, weighting=options.weighting, batch_size=options.batch_size, progress=_progress("infer"),
+        predictor=network, weighting=options.weighting, batch_size=options.batch_size,
+        levels=tuple(levels) if levels is not None else None, progress=_progress("infer"),
     )
     return write_volume(output_dir / "probability.tif", probability, metadata={"weights": network.source}, inputs=[blocks_path])
 
@@ -242,16 +249,17 @@ def extract(
     if options.denoise.enabled:
         with clock.stage("denoise"):
             d = options.denoise
-            volume = denoise_volume(volume, sigma=d.sigma, domain=d.domain, stage=d.stage, denoiser=d.denoiser, noise_region=d.noise_region,
+            volume = denoise_volume(volume, sigma=d.sigma, domain=d.domain, stage=d.stage, denoiser=d.denoiser, noise_region=d.noise_region, rows=d.rows,
                                     progress=_progress(d.denoiser))
     with clock.stage("surface"):
         surface = detect_surface(volume, **asdict(options.surface))
     with clock.stage("crop"):
         corners = roi_corners(surface, volume.shape, size=BLOCK_SIZE, stride=options.stride)
+        levels = tissue_levels(volume, surface, depth=BLOCK_SIZE)
     with clock.stage("infer"):
         probability = predict_probability(
             tile_reader(volume, corners, (BLOCK_SIZE,) * 3), corners, volume.shape, block_size=BLOCK_SIZE, predictor=predictor,
-            weighting=options.inference.weighting, batch_size=options.inference.batch_size, progress=_progress("infer"),
+            weighting=options.inference.weighting, batch_size=options.inference.batch_size, levels=levels, progress=_progress("infer"),
         )
     with clock.stage("threshold"):
         mask, threshold = binarize(probability, threshold=options.threshold)
@@ -264,6 +272,7 @@ def extract(
     report.results = {
         "volume_shape_yzx": list(volume.shape),
         "blocks": len(corners),
+        "tissue_levels": [round(level, 2) for level in levels],
         "threshold": threshold,
         "mask_voxels": int(np.count_nonzero(mask)),
         "glands": len(pores),

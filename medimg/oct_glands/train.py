@@ -4,7 +4,9 @@ A data folder holds pairs ``NAME.tif`` (the OCT volume, as it will be fed to the
 ``medimg oct denoise`` first or pass ``denoise=True``) and ``NAME_glands.tif`` (mask or label
 volume, nonzero = gland), as ``medimg oct synth`` writes them. Training samples are the paper's
 surface-anchored 80^3 ROIs at stride 20, augmented by the 8 rotations/flips that keep depth
-pointing down (90-degree turns and mirrors in the en-face Y-X plane). Because the network is fully
+pointing down (90-degree turns and mirrors in the en-face Y-X plane), and by a random display
+change (gain, gamma, offset, noise: :func:`intensity_augment`) before the input is scaled by the
+volume's tissue levels, as :func:`medimg.oct_glands.inference.network_input` scales it. Because the network is fully
 convolutional, ``crop`` < 80 trains on random sub-cubes of the ROIs (half of them centred on a
 gland voxel), which is what makes CPU training affordable. The network returns logits; the loss
 is the Dice loss of their sigmoid (:func:`medimg.oct_glands.losses.dice_loss_from_logits`).
@@ -12,6 +14,7 @@ is the Dice loss of their sigmoid (:func:`medimg.oct_glands.losses.dice_loss_fro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +25,7 @@ from medimg.common.errors import InputError, expected
 from medimg.common.sampling import EpochSeededDataset
 from medimg.common.training import TrainingResult, TrainingSettings, fit
 from medimg.common.volumes import read_volume, write_volume
+from medimg.oct_glands.intensity import scale_to_levels, tissue_levels
 from medimg.oct_glands.roi import BLOCK_SIZE, TRAINING_STRIDE, roi_corners
 from medimg.oct_glands.scan import load_scan
 from medimg.oct_glands.surface import detect_surface
@@ -36,6 +40,7 @@ class TrainingCase:
     volume: np.ndarray  # (Y, Z, X) uint8
     glands: np.ndarray  # (Y, Z, X) bool
     corners: np.ndarray  # (B, 3) ROI corners (y*, z*, x*)
+    levels: tuple[float, float, float]  # tissue grey levels (low, centre, high) that scale the network input
 
 
 def find_pairs(data_dir: Path) -> list[tuple[Path, Path]]:
@@ -65,8 +70,10 @@ def load_cases(data_dir: Path, *, stride: int = TRAINING_STRIDE, denoise: bool =
         glands = np.asarray(read_volume(mask_path)) > 0
         if glands.shape != volume.shape:
             raise InputError(expected(f"a mask of shape {volume.shape}", f"{glands.shape} in '{mask_path.name}'"))
-        corners = roi_corners(detect_surface(volume), volume.shape, size=BLOCK_SIZE, stride=stride)
-        cases.append(TrainingCase(volume_path.stem, np.ascontiguousarray(volume), glands, corners))
+        surface = detect_surface(volume)
+        corners = roi_corners(surface, volume.shape, size=BLOCK_SIZE, stride=stride)
+        levels = tissue_levels(volume, surface, depth=BLOCK_SIZE)
+        cases.append(TrainingCase(volume_path.stem, np.ascontiguousarray(volume), glands, corners, levels))
         console.info(f"{volume_path.name}: {len(corners)} ROIs, {glands.mean():.2%} gland voxels")
     return cases
 
@@ -94,8 +101,48 @@ def augment(volume: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> t
     return out[0], out[1]
 
 
-def sample_block(cases: list[TrainingCase], rng: np.random.Generator, *, crop: int) -> tuple[np.ndarray, np.ndarray]:
-    """A random (augmented) ``crop``^3 training sample: ``(crop, crop, crop)`` uint8 and bool."""
+def grey_level_map(rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
+    """A random monotone display change, as another scanner or another gain setting would give.
+
+    ``v -> round(gain * 255 (v / 255)^gamma + offset)``, clipped to 0..255: gamma 0.6-1.7,
+    gain 0.15-1.5 (a low gain also coarsens the grey steps, as a dark real scan's are), offset
+    -10..20. Monotone, so a volume's percentiles go through it unchanged in rank: the tissue
+    levels of the mapped volume are the mapped levels.
+    """
+    gamma = float(np.exp(rng.uniform(np.log(0.6), np.log(1.7))))
+    gain = float(np.exp(rng.uniform(np.log(0.15), np.log(1.5))))
+    offset = float(rng.uniform(-10.0, 20.0))
+
+    def apply(values: np.ndarray) -> np.ndarray:
+        unit = np.asarray(values, dtype=np.float32) / np.float32(255.0)
+        return np.clip(np.rint(np.float32(gain * 255.0) * np.power(unit, np.float32(gamma)) + np.float32(offset)), 0.0, 255.0)
+
+    return apply
+
+
+def intensity_augment(block: np.ndarray, levels: tuple[float, float, float], rng: np.random.Generator) -> np.ndarray:
+    """A block as the network sees it after a random display change (:func:`grey_level_map`) and,
+    half the time, added Gaussian noise of up to 10 % of the tissue spread.
+
+    Parameters
+    ----------
+    block : (S, S, S) ndarray of uint8
+    levels : the block's volume's tissue levels
+
+    Returns
+    -------
+    scaled : (S, S, S) ndarray of float32, scaled by the mapped levels (:func:`scale_to_levels`)
+    """
+    display = grey_level_map(rng)
+    mapped_levels = tuple(float(v) for v in display(np.asarray(levels, dtype=np.float32)))
+    scaled = scale_to_levels(display(block), mapped_levels)
+    if rng.random() < 0.5:
+        scaled += rng.normal(0.0, rng.uniform(0.0, 0.1), size=scaled.shape).astype(np.float32)
+    return scaled
+
+
+def sample_block(cases: list[TrainingCase], rng: np.random.Generator, *, crop: int) -> tuple[np.ndarray, np.ndarray, TrainingCase]:
+    """A random (augmented) ``crop``^3 training sample: ``(crop, crop, crop)`` uint8 and bool, and its case."""
     weights = np.array([len(case.corners) for case in cases], dtype=np.float64)
     case = cases[int(rng.choice(len(cases), p=weights / weights.sum()))]
     y0, z0, x0 = case.corners[int(rng.integers(len(case.corners)))]
@@ -108,14 +155,14 @@ def sample_block(cases: list[TrainingCase], rng: np.random.Generator, *, crop: i
             offset = np.clip(centre - crop // 2, 0, BLOCK_SIZE - crop)
     y, z, x = np.array([y0, z0, x0]) + offset
     window = (slice(y, y + crop), slice(z, z + crop), slice(x, x + crop))
-    return augment(case.volume[window], case.glands[window], rng)
+    return (*augment(case.volume[window], case.glands[window], rng), case)
 
 
 class BlockSamples(EpochSeededDataset):
     """An epoch of random augmented training blocks (:func:`sample_block`), one per index.
 
-    Items are ``(volume, glands)``: ``(1, crop, crop, crop)`` uint8 and bool ndarrays (scaled to
-    [0, 1] on the device, where a uint8 batch is a quarter of the bytes to move).
+    Items are ``(volume, glands)``: ``(1, crop, crop, crop)`` float32 network input (grey levels
+    through :func:`intensity_augment`, scaled by the tissue levels as at inference) and bool.
     """
 
     def __init__(self, cases: list[TrainingCase], *, crop: int, length: int, seed: int) -> None:
@@ -123,8 +170,8 @@ class BlockSamples(EpochSeededDataset):
         self.cases, self.crop = cases, crop
 
     def draw(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        volume, glands = sample_block(self.cases, rng, crop=self.crop)
-        return volume[None], glands[None]
+        volume, glands, case = sample_block(self.cases, rng, crop=self.crop)
+        return intensity_augment(volume, case.levels, rng)[None], glands[None]
 
 
 def train(
@@ -172,14 +219,9 @@ def train(
     network = build_model(model).to(memory_format=torch.channels_last_3d)
     arch = arch_of("oct", model)
 
-    from medimg.oct_glands.models import INPUT_PREPROCESSING
-
-    divisor = float(INPUT_PREPROCESSING["divisor"])  # the scaling network_input applies at inference, recorded in the weights
-
     def loss_fn(net, batch):
-        volumes, glands = batch  # uint8 on the device: a quarter of the transfer of float32
-        volumes = volumes.float().div_(divisor).contiguous(memory_format=torch.channels_last_3d)
-        return dice_loss_from_logits(net(volumes), glands)
+        volumes, glands = batch  # already scaled by their tissue levels, as network_input scales at inference
+        return dice_loss_from_logits(net(volumes.contiguous(memory_format=torch.channels_last_3d)), glands)
 
     run_entries = {"data_dir": str(data_dir), "crop": str(crop), "batch_size": str(batch_size), "denoise": str(denoise)}
     return fit(

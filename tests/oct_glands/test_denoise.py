@@ -21,7 +21,7 @@ def test_sigma_is_measured_in_the_air_above_the_skin():
 
 def test_bm3d_removes_most_of_the_noise():
     clean, noisy = _noisy_two_layer(10.0)
-    denoised = denoise_volume(noisy, sigma=10.0, stage="hard")
+    denoised = denoise_volume(noisy, sigma=10.0, stage="hard", rows="all")
     assert denoised.dtype == np.uint8 and denoised.shape == noisy.shape
     rmse_before = np.sqrt(np.mean((noisy - clean) ** 2))
     rmse_after = np.sqrt(np.mean((denoised.astype(float) - clean) ** 2))
@@ -63,3 +63,27 @@ def test_an_unknown_noise_region_is_refused():
 
     with pytest.raises(OptionValueError, match="noise region among air, tissue"):
         denoise_volume(np.zeros((1, 8, 8), np.uint8), noise_region="skin")
+
+
+def test_tissue_rows_span_the_surface_and_the_roi_below_it_with_a_margin():
+    from medimg.oct_glands.denoise import tissue_rows
+
+    surface = np.array([[30, 40, 35], [100, 90, 95], [0, 2, 1]])
+    spans = tissue_rows(surface, 150, depth=80, margin=16)
+    np.testing.assert_array_equal(spans, [[14, 136], [74, 150], [0, 98]])  # clipped to 0..150
+    np.testing.assert_array_equal(tissue_rows(np.array([[149]]), 150, depth=0, margin=0), [[118, 150]])  # at least 32 rows
+
+
+def test_only_the_tissue_rows_are_denoised_by_default():
+    clean, noisy = _noisy_two_layer(10.0, shape=(2, 160, 64))  # skin from depth 30: rows 14..126 are read
+    banded = denoise_volume(noisy, sigma=10.0, stage="hard")
+    np.testing.assert_array_equal(banded[:, 130:], noisy[:, 130:])  # the deep rows keep their grey levels
+    np.testing.assert_array_equal(banded[:, :10], noisy[:, :10])
+    every_row = denoise_volume(noisy, sigma=10.0, stage="hard", rows="all")
+    assert np.abs(every_row[:, 130:].astype(int) - noisy[:, 130:]).mean() > 3
+    inside = (slice(None), slice(40, 110))  # away from the band's edges both see the same context
+    assert np.abs(banded[inside].astype(int) - every_row[inside]).mean() < 1.0
+    from medimg.common.errors import OptionValueError
+
+    with pytest.raises(OptionValueError, match="--denoise-rows among tissue, all, got 'some'"):
+        denoise_volume(noisy, sigma=10.0, rows="some")

@@ -67,7 +67,8 @@ def test_blocks_blend_their_logits_and_uncovered_voxels_get_zero():
     blocks = np.stack([np.zeros((4, 4, 4), np.uint8), np.full((4, 4, 4), 255, np.uint8)])
     corners = np.array([[0, 0, 0], [0, 0, 2]])
     probability = predict_probability(lambda batch: blocks[batch], corners, (4, 6, 6), block_size=4,
-                                      predictor=lambda batch: 4.0 * batch - 2.0, weighting="constant")
+                                      predictor=lambda batch: 4.0 * batch - 2.0, weighting="constant",
+                                      levels=(0.0, 0.0, 255.0))  # tissue scaling by these levels = / 255
     sigmoid = lambda t: 1.0 / (1.0 + np.exp(-t))
     np.testing.assert_allclose(probability[:, :4, :2], sigmoid(-2.0), rtol=1e-6)
     np.testing.assert_allclose(probability[:, :4, 2:4], 0.5, rtol=1e-6)  # mean of the logits -2 and 2
@@ -91,3 +92,24 @@ def test_shipped_network_finds_the_phantoms_glands():
                                       predictor=oct_network(InferenceOptions(device="cpu")))
     mask, _ = binarize(probability)
     assert ConfusionCounts.from_masks(mask, phantom.glands > 0).dice > 0.7
+
+
+def test_network_input_scales_by_tissue_levels_unless_the_weights_carry_a_divisor():
+    blocks = np.array([[[[10, 30], [50, 90]]]], dtype=np.uint8)
+    tissue = {"scaling": "tissue", "percentiles": [5.0, 50.0, 95.0]}
+    np.testing.assert_allclose(network_input(blocks, tissue, (10.0, 30.0, 50.0)).ravel(), [-0.5, 0.0, 0.5, 1.5])
+    with pytest.raises(InputError, match="expected the tissue levels of the scan"):
+        network_input(blocks, tissue)
+    # weights trained on /255 (their header has a divisor; the registry's defaults merge beneath it)
+    old = {**tissue, "divisor": 255.0}
+    np.testing.assert_allclose(network_input(blocks, old, (10.0, 30.0, 50.0)).ravel(), np.array([10, 30, 50, 90]) / 255.0, rtol=1e-6)
+
+
+def test_without_levels_the_blocks_give_them():
+    blocks = np.random.default_rng(0).integers(0, 255, (3, 4, 4, 4)).astype(np.uint8)
+    seen = []
+    predict_probability(lambda batch: blocks[batch], np.zeros((3, 3), int), (4, 4, 4), block_size=4,
+                        predictor=lambda batch: seen.append(batch) or np.zeros_like(batch))
+    from medimg.oct_glands.intensity import levels_of_blocks, scale_to_levels
+
+    np.testing.assert_allclose(np.concatenate(seen)[:, 0], scale_to_levels(blocks, levels_of_blocks(blocks)), atol=1e-6)

@@ -248,3 +248,27 @@ def test_render_rejects_what_is_not_fingertip_params() -> None:
     stray = dataclasses.replace(params.ducts[0], pore_x=MEDIUM[2])
     with pytest.raises(InputError, match="expected duct pores"):
         render(dataclasses.replace(params, ducts=(stray,)))
+
+
+def test_the_held_out_spec_family_shares_no_brightness_pitch_or_artefact_setting_with_training() -> None:
+    from medimg.oct_glands.phantom import SPEC_FAMILY, WIDE_FAMILY
+
+    held_out = ("level_entrance", "level_stratum_corneum", "level_epidermis", "level_dermis", "duct_pitch", "display_gain")
+    for name in held_out:
+        trained, spec = getattr(WIDE_FAMILY, name), getattr(SPEC_FAMILY, name)
+        assert trained.low >= spec.high or trained.high <= spec.low, name  # disjoint ranges
+    assert WIDE_FAMILY.level_duct.low > SPEC_FAMILY.level_duct.low  # ducts: overlapping ranges, the faintest held out
+    trained_rows, spec_rows = WIDE_FAMILY.artefact_rows.options, SPEC_FAMILY.artefact_rows.options
+    assert set(trained_rows) & set(spec_rows) == {()}  # the fixed-pattern rows differ, or are absent in both
+    # what is shared is the anatomy: duct size and layer thickness ranges hold SPEC's
+    for name in ("duct_tube_radius", "duct_helix_radius", "sc_thickness", "epidermis_thickness"):
+        trained, spec = getattr(WIDE_FAMILY, name), getattr(SPEC_FAMILY, name)
+        assert trained.low <= spec.low and spec.high <= trained.high, name
+
+
+def test_wide_phantoms_hold_ducts_near_the_top() -> None:
+    from medimg.oct_glands.phantom import WIDE_FAMILY
+
+    ph = make_phantom((64, 176, 64), seed=0, family=WIDE_FAMILY)
+    assert ph.glands.max() >= 1 and len(ph.pores) == ph.glands.max()
+    assert ph.surface.max() < 176 - 80  # an 80-deep ROI fits below every surface point

@@ -64,5 +64,5 @@ def test_spec_style_needs_deep_b_scans(tmp_path):
 
     with pytest.raises(OptionValueError, match="at least 400 deep"):
         write_synthetic_scan(tmp_path / "s.tif", shape=(32, 128, 160), seed=0, style="spec")
-    with pytest.raises(OptionValueError, match="--style among paper, spec"):
+    with pytest.raises(OptionValueError, match="--style among paper, spec, wide"):
         write_synthetic_scan(tmp_path / "s.tif", shape=(32, 420, 160), seed=0, style="real")

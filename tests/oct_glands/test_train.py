@@ -60,3 +60,27 @@ def test_dice_loss_takes_logits():
     assert dice_loss_from_logits(-confident, target).item() == pytest.approx(1 - 1 / 65, rel=1e-6)  # the smoothing term stays
     # logits of 0 are probabilities of one half: 1 - (2 * 16 + 1) / (16 + 32 + 1)
     assert dice_loss_from_logits(torch.zeros_like(target), target).item() == pytest.approx(1 - 33 / 49, rel=1e-6)
+
+
+def test_intensity_augmentation_maps_block_and_levels_alike_then_scales():
+    from medimg.oct_glands.intensity import scale_to_levels
+    from medimg.oct_glands.train import grey_level_map, intensity_augment
+
+    block = np.random.default_rng(1).integers(0, 256, (6, 6, 6)).astype(np.uint8)
+    levels = (20.0, 80.0, 200.0)
+    seen = []
+    for seed in range(20):
+        mapped = grey_level_map(np.random.default_rng(seed))(np.arange(256))
+        assert np.all(np.diff(mapped) >= 0) and mapped.min() >= 0 and mapped.max() <= 255  # monotone grey-level map
+        scaled = intensity_augment(block, levels, np.random.default_rng(seed))
+        # the same draws without the noise step: the map of the block, scaled by the mapped levels
+        rng = np.random.default_rng(seed)
+        display = grey_level_map(rng)
+        expected = scale_to_levels(display(block), tuple(display(np.asarray(levels, np.float32))))
+        noisy = rng.random() < 0.5
+        if not noisy:
+            np.testing.assert_allclose(scaled, expected, atol=1e-6)
+        else:
+            assert 0 < np.abs(scaled - expected).max() < 1.0
+        seen.append(noisy)
+    assert any(seen) and not all(seen)
