@@ -17,5 +17,5 @@ ls "$DATA"/finger???.tif | xargs -P 2 -I{} sh -c '
   name=$(basename {} .tif); out='"$RUN"'/cache/${name}_denoised.tif
   [ -f "$out" ] || { '"$MEDIMG"' --quiet oct denoise {} -o '"$RUN"'/cache/$name >/dev/null && mv '"$RUN"'/cache/$name/denoised.tif "$out" && rmdir '"$RUN"'/cache/$name; }'
 [ "${TRAIN:-1}" = 1 ] || exit 0
-$MEDIMG oct train "$DATA" -o "$RUN" --model light --denoise --crop 48 --batch-size 4 \
-  --epochs 16 --steps-per-epoch 100 --lr 2e-3 --lr-step 12 --seed 0 --device auto
+$MEDIMG oct train "$DATA" -o "$RUN" --model light --denoise --crop 32 --batch-size 4 \
+  --epochs 24 --steps-per-epoch 100 --lr 2e-3 --lr-step 18 --seed 0 --device auto

@@ -480,8 +480,9 @@ def render(params: FingertipParams) -> Phantom:
     level = _tissue_levels(params, surface, sc_bottom, epi_bottom)
     _add_vessels(level, params, epi_bottom)
     _add_collagen(level, params, epi_bottom)
-    glands, duct_weight, pores = _draw_ducts(params, surface, sc_bottom)
-    _add_ducts(level, params, duct_weight, surface, sc_bottom)
+    duct_top = surface + _band_extent(params)
+    glands, duct_weight, pores = _draw_ducts(params, surface, duct_top, sc_bottom)
+    _add_ducts(level, params, duct_weight, duct_top, sc_bottom)
 
     volume = _acquire(level, params)
     return Phantom(volume=volume, glands=glands, pores=pores, surface=surface.astype(np.float32), params=params)
@@ -649,8 +650,20 @@ def _add_collagen(level: np.ndarray, params: FingertipParams, epi_bottom: np.nda
 # ---- sweat ducts --------------------------------------------------------------------------------
 
 
-def _draw_ducts(params: FingertipParams, surface: np.ndarray, sc_bottom: np.ndarray):
-    """Rasterise every duct of ``params`` that shows at least ``min_duct_voxels`` voxels.
+def _band_extent(params: FingertipParams) -> float:
+    """Depth below the surface where a thick bright band ends (0 without one).
+
+    Real scans (SPEC section 5) show ducts from just under the bright band: inside it the band's
+    brightness hides them, so they are neither drawn nor labelled there.
+    """
+    if params.entrance_thickness <= 0:
+        return 0.0
+    return _ENTRANCE_OFFSET + params.entrance_thickness + params.entrance_sigma
+
+
+def _draw_ducts(params: FingertipParams, surface: np.ndarray, duct_top: np.ndarray, sc_bottom: np.ndarray):
+    """Rasterise every duct of ``params`` that shows at least ``min_duct_voxels`` voxels
+    between ``duct_top`` (the surface, or the bottom of a thick bright band) and ``sc_bottom``.
 
     Returns
     -------
@@ -665,8 +678,8 @@ def _draw_ducts(params: FingertipParams, surface: np.ndarray, sc_bottom: np.ndar
         z_top = float(surface[duct.pore_y, duct.pore_x])
         z_bottom = float(sc_bottom[duct.pore_y, duct.pore_x]) + duct.depth_into_epidermis
         box, gz, dist = _duct_distance(duct, z_top, z_bottom, params.shape)
-        # Label only what OCT shows: the part inside the stratum corneum.
-        s = surface[box[0], None, box[2]]
+        # Label only what OCT shows: the part inside the stratum corneum, below any bright band.
+        s = duct_top[box[0], None, box[2]]
         b = sc_bottom[box[0], None, box[2]]
         inside = (dist <= duct.tube_radius) & (gz >= s) & (gz < b)
         if np.count_nonzero(inside) < params.min_duct_voxels:
@@ -709,9 +722,9 @@ def _duct_distance(duct: DuctParams, z_top: float, z_bottom: float, shape: tuple
     return box, gz, dist.reshape(gy.shape)
 
 
-def _add_ducts(level: np.ndarray, params: FingertipParams, duct_weight: np.ndarray, surface, sc_bottom) -> None:
-    """Ducts replace the SC level with their own and barely lift the viable epidermis (in place)."""
-    z, s, b = _depth_columns(params.shape[1], surface, sc_bottom)
+def _add_ducts(level: np.ndarray, params: FingertipParams, duct_weight: np.ndarray, duct_top, sc_bottom) -> None:
+    """Ducts replace the SC level with their own below ``duct_top`` and barely lift the viable epidermis (in place)."""
+    z, s, b = _depth_columns(params.shape[1], duct_top, sc_bottom)
     in_sc = _ramp(z - s) * _ramp((b - z) / _BOUNDARY_WIDTH)
     level += duct_weight * (
         in_sc * (params.level_duct - level) + (1.0 - in_sc) * (z > s) * params.level_duct_in_epidermis
@@ -785,7 +798,7 @@ SPEC_FAMILY = FingertipFamily(
     duct_tube_radius=Uniform(3.0, 4.5),
     duct_pitch=Uniform(12.0, 20.0),
     duct_depth_into_epidermis=Uniform(2.0, 8.0),
-    min_duct_voxels=800,
+    min_duct_voxels=500,
     entrance_thickness=Uniform(7.0, 15.0),
     entrance_sigma=Uniform(1.0, 2.0),
     artefact_rows=Choice(((), (44.0, 7.0, 4.0), (60.0, 10.0, 5.0)), (0.2, 0.5, 0.3)),
@@ -826,7 +839,7 @@ WIDE_FAMILY = FingertipFamily(
     duct_tube_radius=Uniform(2.0, 4.5),
     duct_pitch=Uniform(6.0, 12.0),
     duct_depth_into_epidermis=Uniform(2.0, 8.0),
-    min_duct_voxels=400,
+    min_duct_voxels=300,
     entrance_thickness=Uniform(0.0, 12.0),
     entrance_sigma=Uniform(0.7, 2.0),
     artefact_rows=Choice(((), (90.0, 20.0, 8.0), (35.0, 6.0)), (0.4, 0.3, 0.3)),

@@ -125,6 +125,10 @@ def test_a_bad_option_is_told_once_before_any_scan_is_read(tmp_path, toy_scan):
     assert result.stderr.splitlines() == ["Error: expected a denoiser among bm3d-reference, got 'nlm'"]
     result = _run("oct", "extract", toy_scan, "--axes", "QQQ")
     assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1
+    result = _run("oct", "denoise", toy_scan, "--denoise-rows", "some", "-o", tmp_path / "d")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == ["Error: expected --denoise-rows among tissue, all, got 'some'"]
+    assert not (tmp_path / "d").exists()
 
 
 def test_weights_name_their_own_network_without_model(tmp_path, toy_scan):

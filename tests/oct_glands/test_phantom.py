@@ -272,3 +272,18 @@ def test_wide_phantoms_hold_ducts_near_the_top() -> None:
     ph = make_phantom((64, 176, 64), seed=0, family=WIDE_FAMILY)
     assert ph.glands.max() >= 1 and len(ph.pores) == ph.glands.max()
     assert ph.surface.max() < 176 - 80  # an 80-deep ROI fits below every surface point
+
+
+def test_ducts_start_under_a_thick_bright_band_as_in_real_scans() -> None:
+    """SPEC section 5: ducts run from just under the bright band; inside it they are hidden."""
+    from medimg.oct_glands.phantom import SPEC_FAMILY
+
+    ph = make_phantom((64, 400, 128), seed=402, family=SPEC_FAMILY)
+    assert ph.glands.max() >= 1
+    band_end = 0.6 + ph.params.entrance_thickness + ph.params.entrance_sigma  # peak offset + plateau + fall
+    depth = np.arange(ph.volume.shape[1])[None, :, None] - ph.surface[:, None, :]
+    assert np.broadcast_to(depth, ph.glands.shape)[ph.glands > 0].min() >= band_end
+    # without a band (the paper's phantoms) ducts reach up to the surface
+    paper = make_phantom((64, 128, 64), seed=0)
+    paper_depth = np.arange(128)[None, :, None] - paper.surface[:, None, :]
+    assert np.broadcast_to(paper_depth, paper.glands.shape)[paper.glands > 0].min() < 1.0
