@@ -33,6 +33,7 @@ def main() -> None:
     from medimg.common.tiling import tile_reader
     from medimg.oct_glands.denoise import denoise_volume
     from medimg.oct_glands.inference import network_input, predict_probability
+    from medimg.oct_glands.intensity import tissue_levels
     from medimg.oct_glands.models import INPUT_PREPROCESSING, build_model
     from medimg.oct_glands.phantom import make_phantom
     from medimg.oct_glands.project import gland_pores
@@ -63,12 +64,13 @@ def main() -> None:
     print(f"surface   {seconds:8.3f} s   peak {peak:7.1f} MiB")
     corners, seconds, peak = _measure(lambda: roi_corners(surface, volume.shape))
     print(f"crop      {seconds:8.3f} s   peak {peak:7.1f} MiB   ({len(corners)} blocks)")
+    levels = tissue_levels(volume, surface, depth=80)
 
     for name in ("light", "standard"):
         network = build_model(name)
         predictor = network_predictor(network, device, channels_last=True)
         for batch_size in (1, 4):
-            predictor(network_input(extract_blocks(volume, corners[:batch_size], size=80), INPUT_PREPROCESSING))  # warm-up
+            predictor(network_input(extract_blocks(volume, corners[:batch_size], size=80), INPUT_PREPROCESSING, levels))  # warm-up
             timings = []
             for _ in range(args.repeats):
                 if device.type == "cuda":
@@ -76,7 +78,7 @@ def main() -> None:
                     torch.cuda.reset_peak_memory_stats()
                 started = time.perf_counter()
                 probability = predict_probability(tile_reader(volume, corners, (80,) * 3), corners, volume.shape, block_size=80,
-                                                  predictor=predictor, batch_size=batch_size)
+                                                  predictor=predictor, batch_size=batch_size, levels=levels)
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 timings.append(time.perf_counter() - started)

@@ -42,9 +42,9 @@ SigmaOption = typer.Option(None, "--sigma", min=0.0, help="Noise sigma in grey l
 DomainOption = typer.Option("log", "--domain", help="log: the scan is log-compressed (usual); linear: log-transform first.")
 StageOption = typer.Option("full", "--bm3d-stage", help="full (hard thresholding + Wiener) or hard (about 2x faster).")
 DenoiserOption = typer.Option("bm3d-reference", "--denoiser", help="Denoising method: bm3d-reference (the bm3d package).")
-NoiseRegionOption = typer.Option("tissue", "--noise-region", help=(
-    "Where the noise sigma is measured when --sigma is not given: tissue (default; speckle 2-30 voxels below the surface, "
-    "3-10x the air's on real scans; what the shipped network was trained with) or air above the skin (the paper's)."))
+NoiseRegionOption = typer.Option("air", "--noise-region", help=(
+    "Where the noise sigma is measured when --sigma is not given: air above the skin (default; the paper's, and what the "
+    "shipped network was trained with) or tissue (speckle 2-30 voxels below the surface, 3-10x the air's on real scans)."))
 DenoiseRowsOption = typer.Option("tissue", "--denoise-rows", help=(
     "tissue (default): denoise only the rows the network reads, from just above the surface to the ROI's depth below it; "
     "all: every row of every B-scan (about twice the time on a 500-deep scan)."))

@@ -2,8 +2,8 @@
 
 The volume's uint8 grey levels go to the unit range of the working domain
 (:mod:`~medimg.oct_glands.intensity`), each B-scan through the denoiser, and back. The sigma, unless
-given, is measured in the tissue speckle below the surface (:func:`medimg.oct_glands.noise.tissue_noise_sigma`)
-or in the air above it.
+given, is measured in the air above the skin (:func:`medimg.oct_glands.noise.estimate_noise_sigma`)
+or in the tissue speckle below the surface (:func:`medimg.oct_glands.noise.tissue_noise_sigma`).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def denoise_volume(
     ----------
     volume : (Y, Z, X) ndarray of uint8
     sigma : noise standard deviation in grey levels of the working domain; None = measured in
-        ``noise_region``: ``"tissue"`` below the surface (default) or ``"air"`` above the skin
+        ``noise_region``: ``"air"`` above the skin (default) or ``"tissue"`` below the surface
         (:mod:`medimg.oct_glands.noise`).
     domain : "log" (input already log-compressed) or "linear" (log-transform, denoise, map back).
     stage : BM3D's "full" (hard thresholding + Wiener) or "hard" (hard thresholding only, ~2x faster).

@@ -3,8 +3,9 @@ default) or in the tissue just below the surface (``region="tissue"``).
 
 On real scans the two differ several-fold (SPEC section 5: air 4.2 grey levels, while tissue
 speckle has a std about equal to its mean, 10-40): the air under-states the noise BM3D should
-remove from the tissue, so the tissue is the default (the shipped network is trained on volumes
-denoised so); ``--noise-region air`` gives the paper's estimate, which the old weights were trained on.
+remove from the tissue. The shipped weights were trained on air-sigma denoising, so the air stays
+the default until weights trained on tissue-sigma denoising beat them (``oct train --denoise``
+and ``scripts/train_oct_default.sh`` denoise with ``noise_region="tissue"``).
 
 Wavelet estimators such as ``skimage.restoration.estimate_sigma`` underestimate spatially
 correlated speckle several-fold, so they are only the fallback when a scan shows too little air.
@@ -23,7 +24,7 @@ _MIN_AIR_VOXELS = 1000
 
 
 NOISE_REGIONS = ("air", "tissue")
-DEFAULT_NOISE_REGION = "tissue"
+DEFAULT_NOISE_REGION = "air"  # what the shipped weights were trained on; "tissue" once weights trained so ship
 _TISSUE_TOP, _TISSUE_BOTTOM = 2, 30  # the epidermis band measured, in voxels below the surface
 _LOCAL_WINDOW = 5
 

@@ -62,7 +62,7 @@ class DenoiseOptions:
     domain: str = "log"
     stage: str = "full"
     denoiser: str = "bm3d-reference"
-    noise_region: str = DEFAULT_NOISE_REGION  # where sigma is measured when not given: tissue below the surface, or air
+    noise_region: str = DEFAULT_NOISE_REGION  # where sigma is measured when not given: air above the skin, or tissue
     rows: str = "tissue"  # the rows the ROIs read (see denoise_volume), or "all"
 
     def __post_init__(self) -> None:  # bad options fail once, before any scan is read

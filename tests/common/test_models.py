@@ -89,7 +89,8 @@ def test_saved_header_round_trips(tmp_path):
     model = load_model(path, arch="oct-light")
     assert model.arch == "oct-light"
     assert model.config == {"channels": [4, 8], "in_channels": 1}
-    assert model.preprocessing == {"intensity": "uint8", "divisor": 100.0}
+    assert model.preprocessing == {"intensity": "uint8", "scaling": "tissue", "percentiles": [5.0, 50.0, 95.0], "tissue_depth": 80,
+                                   "divisor": 100.0}  # the registry's defaults under the file's own entry
     assert model.output == {"activation": "sigmoid", "channels": ["gland"]}
     assert model.source == str(path)
     assert model.metadata["format"] == "medimg-weights-2"

@@ -132,7 +132,8 @@ def test_lazy_model_with_a_missing_file_fails_only_when_used(tmp_path):
 def test_model_io_of_a_plain_callable_is_the_registry_default():
     preprocessing, output = model_io(lambda batch: batch, "oct-light")
     spec = network_spec("oct-light")
-    assert preprocessing == spec.preprocessing == {"intensity": "uint8", "divisor": 255.0}
+    assert preprocessing == spec.preprocessing == {"intensity": "uint8", "scaling": "tissue", "percentiles": [5.0, 50.0, 95.0],
+                                                   "tissue_depth": 80}
     assert output == spec.output == {"activation": "sigmoid", "channels": ["gland"]}
     assert model_io(lambda batch: batch, "acne-vit")[1] == network_spec("acne-vit").output
 
@@ -140,6 +141,6 @@ def test_model_io_of_a_plain_callable_is_the_registry_default():
 def test_model_io_of_a_lazy_model_is_the_files(tiny_weights):
     lazy = LazyModel(weights=tiny_weights, device="cpu")
     preprocessing, output = model_io(lazy, "oct-standard")
-    assert preprocessing == {"intensity": "uint8", "divisor": 100.0}
+    assert preprocessing["divisor"] == 100.0 and preprocessing["intensity"] == "uint8"  # the file's entries win
     assert output == {"activation": "identity"}
     assert lazy.source == str(tiny_weights)

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Candidate OCT weights for real scans (issue 10), not shipped yet: see "Candidate" in medimg/weights/oct_light.md.
+#   bash scripts/train_oct_wide.sh [RUN_DIR]          (TRAIN=0: only write and denoise the data)
+# Volumes are denoised with the tissue-speckle sigma; use the weights with `extract --noise-region tissue`.
+# Training phantoms: the `wide` family (medimg.oct_glands.phantom.WIDE_FAMILY), seeds 301-312.
+# The model card's held-out family is `spec` (SPEC_FAMILY), whose brightness, display range, duct
+# pitch and artefact rows the wide family never draws: benchmarks/oct_accuracy.py --style spec.
+set -euo pipefail
+RUN=${1:-runs/oct_wide}
+DATA=$RUN/data
+MEDIMG=${MEDIMG:-.venv/bin/medimg}
+mkdir -p "$DATA" "$RUN/cache"
+for seed in $(seq 301 312); do
+  [ -f "$DATA/finger$seed.tif" ] || $MEDIMG --quiet oct synth "$DATA/finger$seed.tif" --style wide --shape 128,176,128 --seed $seed >/dev/null
+done
+# BM3D (sigma of the tissue speckle, as `extract` does) two volumes at a time, into the cache `train --denoise` reads.
+ls "$DATA"/finger???.tif | xargs -P 2 -I{} sh -c '
+  name=$(basename {} .tif); out='"$RUN"'/cache/${name}_denoised.tif
+  [ -f "$out" ] || { '"$MEDIMG"' --quiet oct denoise --noise-region tissue {} -o '"$RUN"'/cache/$name >/dev/null && mv '"$RUN"'/cache/$name/denoised.tif "$out" && rmdir '"$RUN"'/cache/$name; }'
+[ "${TRAIN:-1}" = 1 ] || exit 0
+$MEDIMG oct train "$DATA" -o "$RUN" --model light --denoise --crop 32 --batch-size 4 \
+  --epochs 24 --steps-per-epoch 100 --lr 2e-3 --lr-step 18 --seed 0 --device auto
