@@ -83,7 +83,7 @@ def denoise_volume(
     return denoised
 
 
-DENOISE_ROWS = ("tissue", "all")
+DENOISE_ROWS = ("tissue", "all")  # the rows the ROIs read, or every row
 
 
 def check_rows(rows: str) -> None:
@@ -91,6 +91,8 @@ def check_rows(rows: str) -> None:
 
     if rows not in DENOISE_ROWS:
         raise OptionValueError(expected(f"--denoise-rows among {', '.join(DENOISE_ROWS)}", repr(rows)))
+
+
 _ROW_MARGIN = 16  # rows of context beyond what the ROIs read: the surface may move a little after denoising
 _MIN_ROWS = 32  # BM3D needs a few of its patches' heights
 
