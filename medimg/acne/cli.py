@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from medimg.common.cli_edge import cli_command, exit_for
+from medimg.common.cli_edge import SchedulerOption, WorkersOption, cli_command, exit_for
 from medimg.common.device import DEVICE_HELP
 
 app = typer.Typer(help="Skin photo -> acne lesion count and severity grade (ResNet, ViT or their fusion, label-distribution learning).", no_args_is_help=True)
@@ -62,14 +62,19 @@ def grade(
     device: str = DeviceOption,
     report: Optional[Path] = typer.Option(None, "--report", help="Also write the run report (JSON): grades tally, failures, model, timings."),
     overlay: Optional[Path] = typer.Option(None, "--overlay", help="Folder for each photo with its detected lesions boxed (<name>_lesions.png; lesion model)."),
+    scheduler: Optional[str] = SchedulerOption,
+    workers: Optional[int] = WorkersOption,
 ) -> None:
     """Per photo: lesion count, grade (0-3) with its probabilities, the count-derived grade and the detected lesions. Exit 1 if any photo failed."""
     from medimg.acne.pipeline import RECORD_COLUMNS, InferenceOptions, grade_files
     from medimg.common.tables import render_records
 
     fmt = _format(as_json, as_csv)
+    from medimg.common.batch import BatchEngine
+
     options = InferenceOptions(model=model, weights=weights, device=device, batch_size=batch_size)
-    outcome = grade_files(images, options=options, criterion=_criterion(criterion, thresholds), report_path=report, overlay_dir=overlay)
+    outcome = grade_files(images, options=options, criterion=_criterion(criterion, thresholds), report_path=report, overlay_dir=overlay,
+                          engine=BatchEngine(scheduler=scheduler, workers=workers))
     if outcome.results or fmt != "table":
         text = render_records(outcome.results, fmt) if outcome.results or fmt == "json" else ",".join(RECORD_COLUMNS)
         typer.echo(text)
@@ -134,8 +139,8 @@ def train(
         result = train_lesion(data_dir, output, fold=fold, epochs=epochs or 12, batch_size=batch_size or 16,
                               learning_rate=learning_rate or 2e-3, lr_step_epochs=9 if lr_step is None else lr_step,
                               config=parse_model_config(config), seed=seed, device=device, resume=not no_resume, steps_per_epoch=steps)
-        typer.echo(str(result.weights))
-        typer.echo(str(result.log))
+        for path in result.paths:
+            typer.echo(str(path))
         return
     epochs, batch_size = epochs or 120, batch_size or 64
     learning_rate, lr_step = learning_rate or 1e-4, 30 if lr_step is None else lr_step
@@ -145,8 +150,8 @@ def train(
         sigma=sigma, alpha=alpha, weighting=weighting, criterion=_criterion(criterion, thresholds), grade_target=grade_target, seed=seed, device=device, resume=not no_resume,
         augment=not no_augment,
     )
-    typer.echo(str(result.weights))
-    typer.echo(str(result.log))
+    for path in result.paths:
+        typer.echo(str(path))
 
 
 @app.command()

@@ -34,13 +34,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from medimg.acne.dataset import SplitEntry, image_path, load_split, split_file_path
-from medimg.acne.labels import HAYASHI, N_COUNT_BINS, N_GRADES, count_to_bin, gen_label_distribution, grades_of_counts
+from medimg.acne.labels import (
+    HAYASHI,
+    N_COUNT_BINS,
+    N_GRADES,
+    count_to_bin,
+    gen_label_distribution,
+    grades_of_counts,
+)
 from medimg.acne.lesions import centre_heatmap, detect_lesions
 from medimg.acne.train import LoadedSplit
 from medimg.acne.transforms import ACNE04_MEAN, ACNE04_STD
 from medimg.common import console
 from medimg.common.errors import InputError, expected
 from medimg.common.images import read_image
+from medimg.common.process_group import distributable
 from medimg.common.sampling import EpochSeededDataset
 
 if TYPE_CHECKING:
@@ -188,10 +196,9 @@ def predict_split(network, split: LesionSplit, *, batch_size: int = 32, flip: bo
     with ``flip``, logits are averaged with those of the mirrored photo first.
     """
     from medimg.acne.inference import flip_averaged_logits
+    from medimg.acne.models import LESION_OUTPUT
     from medimg.common.activation import activate
     from medimg.common.predictor import network_predictor
-
-    from medimg.acne.models import LESION_OUTPUT
 
     predictor = network_predictor(network, next(network.parameters()).device, batch_size=batch_size)
     outputs: list[list[np.ndarray]] = [[], [], [], []]
@@ -218,6 +225,7 @@ def split_scores(split: LesionSplit, count_probs, grade_probs, heatmaps, sizes, 
     return scores
 
 
+@distributable
 def train_lesion(
     data_dir: Path | str,
     run_dir: Path | str,
@@ -241,8 +249,8 @@ def train_lesion(
     A fold's weights then get their detector threshold from :func:`calibrate_threshold`."""
     import torch
 
-    from medimg.acne.lesionnet import build_lesionnet
     from medimg.acne.dataset import parse_split_file
+    from medimg.acne.lesionnet import build_lesionnet
     from medimg.common.device import resolve_device
     from medimg.common.models import weights_metadata
     from medimg.common.training import TrainingSettings, fit

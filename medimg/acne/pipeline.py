@@ -31,7 +31,7 @@ after the first image has been read, so a bad first file fails before a slow mod
 from __future__ import annotations
 
 import glob
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +39,7 @@ import numpy as np
 from medimg.acne.labels import GRADE_NAMES, HAYASHI, GradingCriterion, count_to_grade_distribution, grades_of_counts
 from medimg.acne.inference import InferenceOptions, acne_network, input_preprocessing, network_input, predict_photos
 from medimg.common import console
-from medimg.common.batch import BatchOutcome, iter_batch
+from medimg.common.batch import HERE, BatchEngine, BatchOutcome, iter_batch
 from medimg.common.clock import StageClock
 from medimg.common.errors import InputError, expected
 from medimg.common.images import read_image
@@ -151,6 +151,7 @@ def grade_images(
     batch_size: int = 8,
     clock: StageClock | None = None,
     overlay_dir: Path | None = None,
+    overlay_names: Mapping[Path, str] | None = None,
 ) -> BatchOutcome[dict]:
     """Grade photos in network batches of ``batch_size``; unreadable files are reported and skipped
     (:func:`medimg.common.batch.iter_batch`), so memory holds one batch of photos at a time.
@@ -166,6 +167,8 @@ def grade_images(
         Grades the predicted count (``count_grade``, ``cou2cls_grade``); the grade head does
         not depend on it.
     overlay_dir : folder for ``<stem>_lesions.png`` per photo (needs a network with a detector)
+    overlay_names : each photo's overlay file name, when a caller grades a batch in parts (Dask
+        tasks); default: :func:`~medimg.acne.overlay.overlay_name`, unique within this batch
 
     Returns
     -------
@@ -184,7 +187,7 @@ def grade_images(
     pending: list[tuple[Path, np.ndarray | None, tuple[int, int], np.ndarray, bool]] = []
     preprocessing: dict | None = None
     output: dict = {}
-    overlay_names: set[str] = set()
+    taken_names: set[str] = set()
 
     def read(path: Path) -> tuple[np.ndarray, np.ndarray, bool]:
         nonlocal preprocessing, output
@@ -219,7 +222,8 @@ def grade_images(
                 for (path, photo, _, _, _), prediction, record in zip(pending, predictions, records):
                     caption = (f"{record['lesions']} lesions marked; count {record['count']}, {record['grade_name']}"
                                + ("" if record["in_domain"] else " (not a skin photo?)"))
-                    write_overlay(Path(overlay_dir) / overlay_name(path, overlay_names), photo, prediction.detections, caption=caption, source=path)
+                    name = overlay_names[path] if overlay_names is not None else overlay_name(path, taken_names)
+                    write_overlay(Path(overlay_dir) / name, photo, prediction.detections, caption=caption, source=path)
         outcome.results.extend(records)
         pending.clear()
 
@@ -240,10 +244,12 @@ def grade_files(
     criterion: GradingCriterion = HAYASHI,
     report_path: Path | None = None,
     overlay_dir: Path | None = None,
+    engine: BatchEngine = HERE,
 ) -> BatchOutcome[dict]:
     """``medimg acne grade``: expand files / folders / globs, load the network once, grade every
     image; with ``report_path``, also write the run report (JSON) there; with ``overlay_dir``,
-    each photo with its lesions boxed."""
+    each photo with its lesions boxed. With a Dask ``engine`` each photo is one task (the network
+    loaded once per worker), graded alone rather than in batches of ``options.batch_size``."""
     from medimg.common.errors import OutputError
 
     network = acne_network(options)  # a typo in --model fails now, not after the first image
@@ -260,7 +266,11 @@ def grade_files(
         except OSError as error:
             raise OutputError(expected("a folder for the overlays", f"'{overlay_dir}' ({error.strerror})")) from None
     clock = StageClock()
-    outcome = grade_images(paths, predictor=network, criterion=criterion, batch_size=options.batch_size, clock=clock, overlay_dir=overlay_dir)
+    if engine.uses_dask:
+        network.load()  # here too: bad weights fail before the cluster starts, and the report names the model
+        outcome = _grade_on_dask(paths, network=network, criterion=criterion, clock=clock, overlay_dir=overlay_dir, engine=engine)
+    else:
+        outcome = grade_images(paths, predictor=network, criterion=criterion, batch_size=options.batch_size, clock=clock, overlay_dir=overlay_dir)
     if outcome.results:
         console.info(f"Graded {len(outcome.results)} image(s) with weights {network.source} on {network.device}")
     outcome.report_failures()
@@ -269,6 +279,28 @@ def grade_files(
         report.options = {"model": options.model, "weights": str(options.weights) if options.weights else None,
                           "device": options.device, "batch_size": options.batch_size, "criterion": criterion.name}
         report.write_json(report_path, inputs=paths)
+    return outcome
+
+
+def _grade_on_dask(paths: list[Path], *, network, criterion: GradingCriterion, clock: StageClock, overlay_dir: Path | None,
+                   engine: BatchEngine) -> BatchOutcome[dict]:
+    """One Dask task per photo; overlay names fixed here, so that two photos of one name in two
+    folders still get two files; the workers' stage times added to ``clock``."""
+    from medimg.acne.overlay import overlay_name
+
+    taken: set[str] = set()
+    names = {Path(path): overlay_name(Path(path), taken) for path in paths} if overlay_dir is not None else None
+
+    def grade_one(path: Path) -> tuple[dict, dict[str, float]]:
+        own_clock = StageClock()
+        single = grade_images([path], predictor=network, criterion=criterion, batch_size=1, clock=own_clock,
+                              overlay_dir=overlay_dir, overlay_names=names)
+        return single.results[0], own_clock.seconds
+
+    outcome: BatchOutcome[dict] = BatchOutcome()
+    for _, (record, seconds) in iter_batch([Path(p) for p in paths], grade_one, outcome, noun="images", engine=engine):
+        outcome.results.append(record)
+        clock.add(seconds)
     return outcome
 
 

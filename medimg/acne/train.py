@@ -30,23 +30,36 @@ from pathlib import Path
 
 import numpy as np
 
-from medimg.acne.dataset import SplitEntry, image_path, load_split, split_columns, split_file_path, warn_grade_disagreements
+from medimg.acne.dataset import (
+    SplitEntry,
+    image_path,
+    load_split,
+    split_columns,
+    split_file_path,
+    warn_grade_disagreements,
+)
 from medimg.acne.labels import (
     HAYASHI,
+    N_COUNT_BINS,
+    N_GRADES,
     GradingCriterion,
+    cou2cls_matrix,
     count_to_bin,
     count_to_grade_distribution,
-    cou2cls_matrix,
     gen_label_distribution,
     gen_label_distributions,
     grades_of_counts,
-    N_COUNT_BINS,
-    N_GRADES,
 )
-from medimg.acne.transforms import INPUT_SIZE, TRAIN_RESIZE, test_transform, train_transform
+from medimg.acne.transforms import (
+    INPUT_SIZE,
+    TRAIN_RESIZE,
+    test_transform,
+    train_transform,
+)
 from medimg.common import console
 from medimg.common.errors import InputError, OptionValueError, expected
 from medimg.common.images import read_image
+from medimg.common.process_group import distributable
 from medimg.common.sampling import EpochSeededDataset
 from medimg.common.training import TrainingResult, TrainingSettings, fit
 
@@ -216,6 +229,7 @@ class ImageSamples(EpochSeededDataset):
         return image, self.count_targets[pick], self.grade_targets[pick]
 
 
+@distributable
 def train(
     data_dir: Path | str,
     run_dir: Path | str,

@@ -106,3 +106,11 @@ def exit_for(outcome) -> None:
     """End a batch command: exit code 1 when any input failed (each was told on stderr already)."""
     if outcome.failures:
         raise typer.Exit(outcome.exit_code)
+
+
+# The batch engine options every batch command shares (medimg.common.batch.BatchEngine).
+SchedulerOption = typer.Option(
+    None, "--scheduler", metavar="ADDRESS",
+    help="Run one Dask task per input on the running Dask scheduler at ADDRESS (tcp://host:8786); workers need medimg and the same paths.")
+WorkersOption = typer.Option(
+    None, "--workers", min=1, help="Run one Dask task per input on a LocalCluster of N worker processes on this machine.")

@@ -28,6 +28,11 @@ class StageClock:
         finally:
             self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - started, 3)
 
+    def add(self, seconds: dict[str, float]) -> None:
+        """Add another clock's stages (a Dask worker's, say) to these."""
+        for name, value in seconds.items():
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + value, 3)
+
     @property
     def total(self) -> float:
         return round(sum(self.seconds.values()), 3)

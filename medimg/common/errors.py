@@ -51,3 +51,7 @@ class DeviceNameError(DeviceError, UsageError):
 def expected(what: str, got: object) -> str:
     """Format the house style of error message: ``expected <what>, got <got>``."""
     return f"expected {what}, got {got}"
+
+
+class EngineError(MedimgError):
+    """The engine a batch was sent to (a Dask scheduler, its workers) cannot run it."""

@@ -96,12 +96,19 @@ def group_network(group: str, options: NetworkOptions, *, default_model: str, ch
                      channels_last=channels_last)
 
 
+# Networks loaded by LazyModels that arrived pickled (Dask tasks): one load per worker process.
+_LOADED_IN_PROCESS: dict[tuple, tuple["LoadedModel", Predictor, str]] = {}
+
+
 class LazyModel:
     """The network of a weights file (or the shipped one), loaded on first use, then shared.
 
     Batch commands build one before reading any input, so a bad first input fails before a slow
     model load, and bad weights fail before the first expensive stage; every input of the batch
     then shares the one loaded network. Calling it is calling the :data:`Predictor`.
+
+    It pickles as its options, never its tensors: a copy sent to a Dask worker loads the network
+    there, once per worker process, however many tasks bring their own copy.
     """
 
     def __init__(
@@ -123,8 +130,30 @@ class LazyModel:
         self._model: LoadedModel | None = None
         self._predict: Predictor | None = None
         self.device = "n/a"
+        self._shared_in_process = False
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.update(_model=None, _predict=None, device="n/a")
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._shared_in_process = True
+
+    def _process_key(self) -> tuple:
+        import os
+
+        stamp = None
+        if self.weights is not None and os.path.exists(self.weights):
+            status = os.stat(self.weights)
+            stamp = (status.st_size, status.st_mtime_ns)  # a weights file rewritten in place is a new network
+        return (self.arch, None if self.weights is None else str(self.weights), stamp, self.group, self.device_name,
+                self.batch_size, self.channels_last)
 
     def load(self) -> "LoadedModel":
+        if self._model is None and self._shared_in_process and self._process_key() in _LOADED_IN_PROCESS:
+            self._model, self._predict, self.device = _LOADED_IN_PROCESS[self._process_key()]
         if self._model is None:
             from medimg.common.device import resolve_device
             from medimg.common.models import load_model
@@ -136,6 +165,8 @@ class LazyModel:
             from medimg.common import console
 
             console.info(f"network {model.arch} from {model.source} on {device}")
+            if self._shared_in_process:
+                _LOADED_IN_PROCESS[self._process_key()] = (self._model, self._predict, self.device)
         return self._model
 
     @property

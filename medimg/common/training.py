@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from medimg.common import console
+from medimg.common.curves import CURVES_NAME, write_training_curves
 from medimg.common.errors import InputError, expected
 from medimg.common.sampling import EpochSeeded
 from medimg.common.tables import write_csv
@@ -105,8 +106,15 @@ class TrainingResult:
     weights: Path
     checkpoint: Path
     log: Path
+    curves: Path
     history: list[dict[str, float]] = field(default_factory=list)
     resumed_from_epoch: int = 0
+    is_main: bool = True  # False on ranks other than 0 under torchrun: they print nothing
+
+    @property
+    def paths(self) -> list[Path]:
+        """What a train command prints: weights, log and curves (nothing on ranks other than 0)."""
+        return [self.weights, self.log, self.curves] if self.is_main else []
 
 
 def _to_device(batch: Any, device: "torch.device") -> Any:
@@ -217,7 +225,14 @@ def _distributed(model: "torch.nn.Module", device: "torch.device", ranks: Ranks)
     """``model`` itself in one process, else wrapped in DistributedDataParallel."""
     if not ranks.distributed:
         return model
+    import torch
     from torch.nn.parallel import DistributedDataParallel
+
+    if device.type == "cuda":
+        # One batch statistic across the ranks, as one process sees it. SyncBatchNorm runs on GPUs
+        # only: on CPU (gloo) each rank normalises by its own share of the batch, as plain DDP does.
+        # It takes over the BatchNorm parameters themselves, so the optimiser and state dict stay valid.
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
 
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" and device.index is not None else None)
 
@@ -233,7 +248,8 @@ def _mean_over_ranks(value: float, ranks: Ranks, device: "torch.device") -> floa
     return float(total.item()) / ranks.world_size
 
 
-def _barrier(ranks: Ranks) -> None:
+def barrier(ranks: Ranks) -> None:
+    """Wait for every rank (nothing to wait for in one process)."""
     if ranks.distributed:
         import torch.distributed as dist
 
@@ -296,6 +312,7 @@ def fit(
     checkpoint_path = run_dir / CHECKPOINT_NAME
     weights_path = run_dir / WEIGHTS_NAME
     log_path = run_dir / LOG_NAME
+    curves_path = run_dir / CURVES_NAME
 
     torch.manual_seed(settings.seed)
     model.to(device)
@@ -354,6 +371,9 @@ def fit(
                          metadata={**run_settings, **(metadata or {}), "epochs_trained": str(epoch + 1)})
             save_checkpoint(checkpoint_path, model=model, optimizer=optimizer, epoch=epoch, history=history, arch=arch)
             write_csv(log_path, history)
-        _barrier(ranks)  # the other ranks wait for rank 0's validation and files before the next epoch
+            write_training_curves(curves_path, history)
+        barrier(ranks)  # the other ranks wait for rank 0's validation and files before the next epoch
 
-    return TrainingResult(weights=weights_path, checkpoint=checkpoint_path, log=log_path, history=history, resumed_from_epoch=start_epoch)
+    return TrainingResult(weights=weights_path, checkpoint=checkpoint_path, log=log_path, curves=curves_path, history=history,
+                          resumed_from_epoch=start_epoch,
+                          is_main=ranks.is_main)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from medimg.common.cli_edge import cli_command, exit_for
+from medimg.common.cli_edge import SchedulerOption, WorkersOption, cli_command, exit_for
 from medimg.common.device import DEVICE_HELP
 
 app = typer.Typer(help="Head CT DICOM series -> mandible mask (NIfTI), surface mesh (STL), overlay and statistics.", no_args_is_help=True)
@@ -91,8 +91,11 @@ def segment(
     smoothing: int = SmoothingOption,
     batch_size: int = BatchOption,
     device: str = DeviceOption,
+    scheduler: Optional[str] = SchedulerOption,
+    workers: Optional[int] = WorkersOption,
 ) -> None:
     """All stages in one process: segment the mandible in CT series; prints the files written."""
+    from medimg.common.batch import BatchEngine
     from medimg.mandible.inference import InferenceOptions
     from medimg.mandible.pipeline import segment_many
 
@@ -100,7 +103,7 @@ def segment(
         dicom_dirs, output,
         inference=InferenceOptions(model=arch, weights=weights, device=device, batch_size=batch_size),
         series_uid=series, correct_tilt=correct_tilt, resample=not no_resample, formats=formats, threshold=threshold,
-        keep_largest=not all_components, smoothing=smoothing,
+        keep_largest=not all_components, smoothing=smoothing, engine=BatchEngine(scheduler=scheduler, workers=workers),
     )
     for result in outcome.results:
         _echo_paths(result.paths)
@@ -254,7 +257,7 @@ def train(
         learning_rate=learning_rate, encoder_weights=encoder_weights, steps_per_epoch=steps, seed=seed, device=device,
         resume=not no_resume, validation_fraction=validation_fraction, validation_cases=validation_cases or None,
     )
-    _echo_paths([result.weights, result.log])
+    _echo_paths(result.paths)
 
 
 @app.command()

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from medimg.common import console
-from medimg.common.batch import BatchOutcome, run_batch
+from medimg.common.batch import HERE, BatchEngine, BatchOutcome, run_batch
 from medimg.common.clock import StageClock
 from medimg.common.errors import InputError, OptionValueError, expected
 from medimg.common.report import RunReport
@@ -287,9 +287,10 @@ def segment_many(
     *,
     inference: InferenceOptions = InferenceOptions(),
     predictor: Callable[[np.ndarray], np.ndarray] | None = None,
+    engine: BatchEngine = HERE,
     **options,
 ) -> BatchOutcome[SegmentResult]:
-    """:func:`segment` over several series with one model load, under the common batch policy
+    """:func:`segment` over several series with one model load (per Dask worker with ``engine``), under the common batch policy
     (:func:`medimg.common.batch.run_batch`): a folder that cannot be read or written is reported
     and skipped; model and device errors stop the batch, as they would fail every folder alike."""
     if "formats" in options:
@@ -297,4 +298,5 @@ def segment_many(
     dicom_dirs = [Path(d) for d in dicom_dirs]
     targets = dict(zip(dicom_dirs, output_dirs(dicom_dirs, Path(output) if output is not None else None)))
     network = predictor if predictor is not None else mandible_network(inference)
-    return run_batch(dicom_dirs, lambda dicom_dir: segment(dicom_dir, targets[dicom_dir], predictor=network, **options), noun="series")
+    return run_batch(dicom_dirs, lambda dicom_dir: segment(dicom_dir, targets[dicom_dir], predictor=network, **options), noun="series",
+                     engine=engine)

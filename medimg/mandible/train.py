@@ -29,11 +29,17 @@ import numpy as np
 from medimg.common import console
 from medimg.common.errors import FormatError, InputError, expected
 from medimg.common.metrics import ConfusionCounts
+from medimg.common.process_group import distributable
 from medimg.common.sampling import EpochSeededDataset
 from medimg.common.training import TrainingResult, TrainingSettings, fit
 from medimg.mandible.evaluate import segmentation_scores
 from medimg.mandible.masks import MASKS_FOLDER, find_nifti_mask, read_case_mask
-from medimg.mandible.preprocess import DEFAULT_WINDOW, resize_slices, to_model_input, to_original_grid
+from medimg.mandible.preprocess import (
+    DEFAULT_WINDOW,
+    resize_slices,
+    to_model_input,
+    to_original_grid,
+)
 
 IMAGES_FOLDER = "images"
 DICOM_FOLDER = "dicom"
@@ -310,6 +316,7 @@ def validation_counts(network, cases: list[TrainingCase], *, size: int, level: f
     return total
 
 
+@distributable
 def train(
     data_dir: Path | str,
     run_dir: Path | str,

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from medimg.common.cli_edge import cli_command, exit_for
+from medimg.common.cli_edge import SchedulerOption, WorkersOption, cli_command, exit_for
 from medimg.common.device import DEVICE_HELP
 
 app = typer.Typer(help="Fingertip OCT volume -> subcutaneous sweat glands -> 2-D pore map.", no_args_is_help=True)
@@ -225,6 +225,8 @@ def extract(
     min_size: int = MinSizeOption,
     connectivity: int = ConnectivityOption,
     as_json: bool = typer.Option(False, "--json", help="Print the JSON summary instead of the paths."),
+    scheduler: Optional[str] = SchedulerOption,
+    workers: Optional[int] = WorkersOption,
 ) -> None:
     """All seven stages in one process -> pores.csv, glands.tif, fingerprint.png, summary.json."""
     from medimg.oct_glands.pipeline import DenoiseOptions, ExtractOptions, InferenceOptions, SurfaceOptions, extract_many
@@ -241,7 +243,9 @@ def extract(
     )
     from medimg.common.tables import to_json
 
-    outcome = extract_many(scans, output, axes=axes, options=options)
+    from medimg.common.batch import BatchEngine
+
+    outcome = extract_many(scans, output, axes=axes, options=options, engine=BatchEngine(scheduler=scheduler, workers=workers))
     for result in outcome.results:
         if as_json:
             typer.echo(to_json(result.summary).rstrip("\n"))
@@ -274,7 +278,7 @@ def train(
         data_dir, output, model=model, epochs=epochs, steps_per_epoch=steps, batch_size=batch_size, crop=crop_size,
         learning_rate=learning_rate, lr_step_epochs=lr_step, seed=seed, denoise=denoise_first, device=device, resume=not fresh,
     )
-    _echo_paths([result.weights, result.log])
+    _echo_paths(result.paths)
 
 
 @app.command()

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from medimg.common import console
-from medimg.common.batch import BatchOutcome, run_batch
+from medimg.common.batch import HERE, BatchEngine, BatchOutcome, run_batch
 from medimg.common.clock import StageClock
 from medimg.common.errors import FormatError, InputError, OutputError, expected
 from medimg.common.images import write_png
@@ -301,9 +301,10 @@ def _jsonable_options(options: ExtractOptions, axes: str) -> dict:
 
 
 def extract_many(scans: list[Path], output: Path | None, *, axes: str = "YZX", options: ExtractOptions = ExtractOptions(),
-                 predictor=None) -> BatchOutcome[ExtractResult]:
-    """:func:`extract` over several scans with one model load, under the common batch policy
-    (:func:`medimg.common.batch.run_batch`: a bad scan is reported and skipped, a bad model stops)."""
+                 predictor=None, engine: BatchEngine = HERE) -> BatchOutcome[ExtractResult]:
+    """:func:`extract` over several scans with one model load (per Dask worker with ``engine``),
+    under the common batch policy (:func:`medimg.common.batch.run_batch`: a bad scan is reported
+    and skipped, a bad model stops)."""
     from medimg.common.outputs import batch_output_dirs
     from medimg.common.axes import parse_axes
 
@@ -317,4 +318,4 @@ def extract_many(scans: list[Path], output: Path | None, *, axes: str = "YZX", o
             raise InputError(expected("an existing OCT volume file", f"'{scan}' which does not exist"))
         return extract(scan, targets[scan], axes=axes, options=options, predictor=network)
 
-    return run_batch(scans, run_one, noun="scans")
+    return run_batch(scans, run_one, noun="scans", engine=engine)

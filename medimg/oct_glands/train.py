@@ -22,6 +22,7 @@ import numpy as np
 
 from medimg.common import console
 from medimg.common.errors import InputError, expected
+from medimg.common.process_group import distributable, main_rank_first
 from medimg.common.sampling import EpochSeededDataset
 from medimg.common.training import TrainingResult, TrainingSettings, fit
 from medimg.common.volumes import read_volume, write_volume
@@ -174,6 +175,7 @@ class BlockSamples(EpochSeededDataset):
         return intensity_augment(volume, case.levels, rng)[None], glands[None]
 
 
+@distributable
 def train(
     data_dir: Path,
     run_dir: Path,
@@ -212,7 +214,8 @@ def train(
         epochs=epochs, steps_per_epoch=steps_per_epoch, learning_rate=learning_rate, lr_step_epochs=lr_step_epochs, lr_gamma=0.1, seed=seed
     )
     run_dir = Path(run_dir)
-    cases = load_cases(data_dir, denoise=denoise, cache_dir=run_dir / "cache")
+    with main_rank_first():  # under torchrun, rank 0 denoises and caches; the others read its cache
+        cases = load_cases(data_dir, denoise=denoise, cache_dir=run_dir / "cache")
     blocks = BlockSamples(cases, crop=crop, length=settings.samples_per_epoch(batch_size), seed=seed)
     torch_device = resolve_device(device)
     torch.manual_seed(seed)

@@ -222,7 +222,7 @@ def test_train_lesion_then_evaluate_reports_both_counts(tmp_path):
     trained = runner.invoke(app, ["--quiet", "acne", "train", str(REAL_PHOTOS), "--model", "lesion", "-o", str(tmp_path / "run"),
                                   "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--config", config, "--device", "cpu"])
     assert trained.exit_code == 0, trained.stderr
-    weights, log = trained.stdout.splitlines()
+    weights, log, curves = trained.stdout.splitlines()
     assert weights.endswith("weights.safetensors") and log.endswith("train_log.csv")
     evaluated = runner.invoke(app, ["--quiet", "acne", "evaluate", str(REAL_PHOTOS), "--weights", weights, "--json", "--device", "cpu"])
     assert evaluated.exit_code == 0, evaluated.stderr

@@ -141,7 +141,7 @@ def test_train_command_prints_weights_and_log(tmp_path, tiny_acne04):
                                  "--batch-size", "2", "--sigma", "2.0", "--alpha", "0.5", "--grade-target", "column",
                                  "--device", "cpu"])
     assert result.exit_code == 0, result.stderr
-    weights, log = result.stdout.split()
+    weights, log, curves = result.stdout.split()
     assert weights == str(tmp_path / "run" / "weights.safetensors") and log.endswith("train_log.csv")
     _, metadata = load_weights(weights, arch="acne-fusion")
     assert (metadata["sigma"], metadata["alpha"], metadata["batch_size"], metadata["grade_target"]) == ("2.0", "0.5", "2", "column")

@@ -1,5 +1,6 @@
 import os
 import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,8 +25,9 @@ def train_twice_with_cli(command: list[str]) -> tuple[str, list[dict[str, str]]]
     runner = CliRunner()
     first = runner.invoke(app, [*command, "--epochs", "1"])
     assert first.exit_code == 0, first.stderr
-    weights, log = first.stdout.split()
-    assert weights.endswith("weights.safetensors") and log.endswith("train_log.csv")
+    weights, log, curves = first.stdout.split()
+    assert weights.endswith("weights.safetensors") and log.endswith("train_log.csv") and curves.endswith("train_curves.png")
+    assert Path(curves).parent == Path(log).parent
     second = runner.invoke(app, [*command, "--epochs", "2"])
     assert second.exit_code == 0, second.stderr
     rows = read_csv(log)
