@@ -95,6 +95,9 @@ def expand_inputs(items: Iterable[Path | str]) -> list[Path]:
     return list(dict.fromkeys(paths))
 
 
+REPORT_PAGE = "report.html"
+
+
 def grade_records(
     files: Sequence[Path | str],
     count_probs: np.ndarray,
@@ -168,7 +171,7 @@ def grade_images(
         not depend on it.
     overlay_dir : folder for ``<stem>_lesions.png`` per photo (needs a network with a detector)
     overlay_names : each photo's overlay file name, when a caller grades a batch in parts (Dask
-        tasks); default: :func:`~medimg.acne.overlay.overlay_name`, unique within this batch
+        tasks); default: :func:`_overlay_names`, unique within this batch
 
     Returns
     -------
@@ -187,7 +190,8 @@ def grade_images(
     pending: list[tuple[Path, np.ndarray | None, tuple[int, int], np.ndarray, bool]] = []
     preprocessing: dict | None = None
     output: dict = {}
-    taken_names: set[str] = set()
+    if overlay_dir is not None and overlay_names is None:
+        overlay_names = _overlay_names(paths)
 
     def read(path: Path) -> tuple[np.ndarray, np.ndarray, bool]:
         nonlocal preprocessing, output
@@ -216,14 +220,13 @@ def grade_images(
             in_domain=[item[4] for item in pending], count_from=output.get("count_from", "ldl"), grade_from=output.get("grade_from", "grade_head"),
         )
         if overlay_dir is not None:
-            from medimg.acne.overlay import overlay_name, write_overlay
+            from medimg.acne.overlay import write_overlay
 
             with clock.stage("overlay"):
                 for (path, photo, _, _, _), prediction, record in zip(pending, predictions, records):
                     caption = (f"{record['lesions']} lesions marked; count {record['count']}, {record['grade_name']}"
                                + ("" if record["in_domain"] else " (not a skin photo?)"))
-                    name = overlay_names[path] if overlay_names is not None else overlay_name(path, taken_names)
-                    write_overlay(Path(overlay_dir) / name, photo, prediction.detections, caption=caption, source=path)
+                    write_overlay(Path(overlay_dir) / overlay_names[path], photo, prediction.detections, caption=caption, source=path)
         outcome.results.extend(records)
         pending.clear()
 
@@ -248,7 +251,8 @@ def grade_files(
 ) -> BatchOutcome[dict]:
     """``medimg acne grade``: expand files / folders / globs, load the network once, grade every
     image; with ``report_path``, also write the run report (JSON) there; with ``overlay_dir``,
-    each photo with its lesions boxed. With a Dask ``engine`` each photo is one task (the network
+    each photo with its lesions boxed, and ``report.html`` there: the photo grid with grades,
+    counts and lesion marks, the tally, stage times and failures. With a Dask ``engine`` each photo is one task (the network
     loaded once per worker), graded alone rather than in batches of ``options.batch_size``."""
     from medimg.common.errors import OutputError
 
@@ -266,30 +270,46 @@ def grade_files(
         except OSError as error:
             raise OutputError(expected("a folder for the overlays", f"'{overlay_dir}' ({error.strerror})")) from None
     clock = StageClock()
+    names = _overlay_names(paths) if overlay_dir is not None else None
     if engine.uses_dask:
         network.load()  # here too: bad weights fail before the cluster starts, and the report names the model
-        outcome = _grade_on_dask(paths, network=network, criterion=criterion, clock=clock, overlay_dir=overlay_dir, engine=engine)
+        outcome = _grade_on_dask(paths, network=network, criterion=criterion, clock=clock, overlay_dir=overlay_dir, overlay_names=names,
+                                 engine=engine)
     else:
-        outcome = grade_images(paths, predictor=network, criterion=criterion, batch_size=options.batch_size, clock=clock, overlay_dir=overlay_dir)
+        outcome = grade_images(paths, predictor=network, criterion=criterion, batch_size=options.batch_size, clock=clock,
+                               overlay_dir=overlay_dir, overlay_names=names)
     if outcome.results:
         console.info(f"Graded {len(outcome.results)} image(s) with weights {network.source} on {network.device}")
     outcome.report_failures()
-    if report_path is not None:
+    if report_path is not None or overlay_dir is not None:
         report = grading_report(outcome, items, clock=clock, criterion=criterion, predictor=network)
         report.options = {"model": options.model, "weights": str(options.weights) if options.weights else None,
                           "device": options.device, "batch_size": options.batch_size, "criterion": criterion.name}
-        report.write_json(report_path, inputs=paths)
+        if report_path is not None:
+            report.write_json(report_path, inputs=paths)
+        if overlay_dir is not None:
+            from medimg.acne.report_page import grading_page
+            from medimg.common.html_report import write_html
+
+            overlays = {str(path): Path(overlay_dir) / name for path, name in names.items()}
+            page = grading_page(outcome.results, overlays=overlays, report=report.to_dict(),
+                                failures=[(failure.item, failure.message) for failure in outcome.failures])
+            write_html(Path(overlay_dir) / REPORT_PAGE, page, inputs=paths)
     return outcome
 
 
-def _grade_on_dask(paths: list[Path], *, network, criterion: GradingCriterion, clock: StageClock, overlay_dir: Path | None,
-                   engine: BatchEngine) -> BatchOutcome[dict]:
-    """One Dask task per photo; overlay names fixed here, so that two photos of one name in two
-    folders still get two files; the workers' stage times added to ``clock``."""
+def _overlay_names(paths: Sequence[Path]) -> dict[Path, str]:
+    """Each photo's overlay file name, unique within the batch (two photos of one name in two folders)."""
     from medimg.acne.overlay import overlay_name
 
     taken: set[str] = set()
-    names = {Path(path): overlay_name(Path(path), taken) for path in paths} if overlay_dir is not None else None
+    return {Path(path): overlay_name(Path(path), taken) for path in paths}
+
+
+def _grade_on_dask(paths: list[Path], *, network, criterion: GradingCriterion, clock: StageClock, overlay_dir: Path | None,
+                   overlay_names: Mapping[Path, str] | None, engine: BatchEngine) -> BatchOutcome[dict]:
+    """One Dask task per photo, the workers' stage times added to ``clock``."""
+    names = overlay_names
 
     def grade_one(path: Path) -> tuple[dict, dict[str, float]]:
         own_clock = StageClock()

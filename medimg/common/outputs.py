@@ -130,7 +130,10 @@ class StagedOutput:
         self.names: list[str] = []
 
     def path(self, name: str) -> Path:
-        self.names.append(name)
+        """Where to write ``name`` (delivered by :meth:`commit`); asked again, the same file, which
+        a later output may read (a report inlining a picture)."""
+        if name not in self.names:
+            self.names.append(name)
         return self.folder / name
 
     def commit(self, *, stale: Sequence[str] = ()) -> list[Path]:

@@ -16,7 +16,8 @@ ARCH_NAMES = "unet, res-unet, cbam-unet, res-cbam-unet"
 SEGMENT_OUTPUT_HELP = "Output folder; default: DICOM_DIR_mandible/ beside each input. With several inputs, one subfolder each."
 FORMAT_HELP = (
     "Outputs, comma-separated: nifti (mask.nii.gz), stl (mandible.stl, LPS mm), png (overlay.png), json (report.json), "
-    "seg (seg.dcm, DICOM SEG; not for a series tilt-corrected or resampled from variable spacing)."
+    "seg (seg.dcm, DICOM SEG; not for a series tilt-corrected or resampled from variable spacing), "
+    "html (report.html: overlay montage, volume and mesh statistics, stage times; self-contained)."
 )
 TILT_HELP = "Shift gantry-tilted slices onto an orthogonal grid instead of refusing them."
 RESAMPLE_HELP = (
@@ -80,7 +81,7 @@ def _echo_paths(paths) -> None:
 def segment(
     dicom_dirs: list[Path] = typer.Argument(..., help="Folders holding a CT series (searched recursively); the model loads once."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help=SEGMENT_OUTPUT_HELP),
-    formats: str = typer.Option("nifti,stl,png,json", "--format", help=FORMAT_HELP),
+    formats: str = typer.Option("nifti,stl,png,json,html", "--format", help=FORMAT_HELP),
     series: Optional[str] = SeriesOption,
     correct_tilt: bool = typer.Option(False, "--correct-tilt", help=TILT_HELP),
     no_resample: bool = NoResampleOption,

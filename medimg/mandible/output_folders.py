@@ -15,7 +15,8 @@ from pathlib import Path
 from medimg.common.errors import OutputError, expected
 
 OUTPUT_TAG = "mandible"
-FILE_NAMES = {"nifti": "mask.nii.gz", "stl": "mandible.stl", "png": "overlay.png", "json": "report.json", "seg": "seg.dcm"}
+FILE_NAMES = {"nifti": "mask.nii.gz", "stl": "mandible.stl", "png": "overlay.png", "json": "report.json", "seg": "seg.dcm",
+              "html": "report.html"}
 CT_FILE = "ct.nii.gz"
 PROBABILITY_FILE = "probability.nii.gz"
 

@@ -58,8 +58,8 @@ from medimg.mandible.postprocess import (
     write_mesh,
 )
 
-FORMATS = ("nifti", "stl", "png", "json", "seg")
-DEFAULT_FORMATS = ("nifti", "stl", "png", "json")
+FORMATS = ("nifti", "stl", "png", "json", "seg", "html")
+DEFAULT_FORMATS = ("nifti", "stl", "png", "json", "html")
 
 
 def parse_formats(text: str | Iterable[str]) -> tuple[str, ...]:
@@ -276,6 +276,14 @@ def _write_outputs(staged: StagedOutput, formats, skipped, series, mask, report,
             write_dicom_seg(staged.path(FILE_NAMES["seg"]), mask, series.files)
     if "json" in formats:
         report.write_json(staged.path(FILE_NAMES["json"]))
+    if "html" in formats:
+        from medimg.common.html_report import write_html
+        from medimg.mandible.overlay import overlay_montage
+        from medimg.mandible.report_page import segment_page
+
+        with clock.stage("html"):
+            montage = staged.path(FILE_NAMES["png"]) if "png" in formats else overlay_montage(series.volume, mask, level=level, width=width)
+            write_html(staged.path(FILE_NAMES["html"]), segment_page(report.to_dict(), overlay_png=montage))
     # Files in FORMATS order, whatever order they were written in.
     order = {FILE_NAMES[name]: i for i, name in enumerate(FORMATS)}
     staged.names.sort(key=order.__getitem__)
@@ -298,5 +306,13 @@ def segment_many(
     dicom_dirs = [Path(d) for d in dicom_dirs]
     targets = dict(zip(dicom_dirs, output_dirs(dicom_dirs, Path(output) if output is not None else None)))
     network = predictor if predictor is not None else mandible_network(inference)
-    return run_batch(dicom_dirs, lambda dicom_dir: segment(dicom_dir, targets[dicom_dir], predictor=network, **options), noun="series",
-                     engine=engine)
+    outcome = run_batch(dicom_dirs, lambda dicom_dir: segment(dicom_dir, targets[dicom_dir], predictor=network, **options), noun="series",
+                        engine=engine)
+    formats = options.get("formats", DEFAULT_FORMATS)
+    if output is not None and len(dicom_dirs) > 1 and "html" in formats:
+        from medimg.common.html_report import write_batch_index
+
+        cases = [(result.report["input"], result.output_dir / FILE_NAMES["html"], {
+            "volume_mm3": round(result.report["volume_mm3"], 1), "voxels": result.report["voxels"]}) for result in outcome.results]
+        write_batch_index(Path(output), f"Mandible segment: {len(dicom_dirs)} series", cases, outcome.failures)
+    return outcome

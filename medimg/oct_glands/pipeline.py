@@ -25,6 +25,7 @@ from medimg.common import console
 from medimg.common.batch import HERE, BatchEngine, BatchOutcome, run_batch
 from medimg.common.clock import StageClock
 from medimg.common.errors import FormatError, InputError, OutputError, expected
+from medimg.common.html_report import write_batch_index, write_html
 from medimg.common.images import write_png
 from medimg.common.outputs import StagedOutput, check_not_input
 from medimg.common.report import RunReport
@@ -38,6 +39,7 @@ from medimg.oct_glands.noise import DEFAULT_NOISE_REGION
 from medimg.oct_glands.intensity import tissue_levels
 from medimg.oct_glands.inference import InferenceOptions, oct_network, predict_probability
 from medimg.oct_glands.project import PORE_COLUMNS, gland_pores
+from medimg.oct_glands.report_page import extract_page
 from medimg.oct_glands.prune import MIN_GLAND_VOXELS, label_glands
 from medimg.oct_glands.roi import BLOCK_SIZE, INFERENCE_STRIDE, extract_blocks, roi_corners
 from medimg.oct_glands.scan import load_scan
@@ -201,7 +203,7 @@ def run_project(labels_path: Path, output_dir: Path, *, probability_path: Path |
 # ---- extract ------------------------------------------------------------------------------------
 
 
-EXTRACT_FILES = ("pores.csv", "glands.tif", "fingerprint.png", "bscan_overlay.png", "summary.json")
+EXTRACT_FILES = ("pores.csv", "glands.tif", "fingerprint.png", "bscan_overlay.png", "summary.json", "report.html")
 
 
 @dataclass
@@ -211,6 +213,7 @@ class ExtractResult:
     fingerprint_png: Path
     bscan_overlay_png: Path
     summary_json: Path
+    report_html: Path
     report: RunReport
 
     @property
@@ -219,7 +222,7 @@ class ExtractResult:
 
     @property
     def paths(self) -> list[Path]:
-        return [self.pores_csv, self.glands_tif, self.fingerprint_png, self.bscan_overlay_png, self.summary_json]
+        return [self.pores_csv, self.glands_tif, self.fingerprint_png, self.bscan_overlay_png, self.summary_json, self.report_html]
 
 
 def extract(
@@ -230,7 +233,8 @@ def extract(
     options: ExtractOptions = ExtractOptions(),
     predictor=None,
 ) -> ExtractResult:
-    """Run all seven stages in one process; write pores CSV, glands TIFF, fingerprint PNG, summary JSON.
+    """Run all seven stages in one process; write pores CSV, glands TIFF, fingerprint PNG, B-scan
+    overlay PNG, summary JSON and the HTML report (the two pictures, stage times, summary).
 
     ``predictor`` replaces the network (tests pass a lambda returning logits); by default the
     network of ``options.inference`` is loaded (pass :func:`oct_network` to share one across scans).
@@ -286,11 +290,13 @@ def extract(
         write_png(staged.path("fingerprint.png"), draw_pores(fingerprint_image(surface), pores))
         write_png(staged.path("bscan_overlay.png"), bscan_overlay(volume, surface, labels, band=BLOCK_SIZE))
         report.write_json(staged.path("summary.json"))
+        write_html(staged.path("report.html"), extract_page(report.to_dict(), fingerprint_png=staged.path("fingerprint.png"),
+                                                              bscan_overlay_png=staged.path("bscan_overlay.png")))
     except BaseException:
         staged.discard()
         raise
-    pores_csv, glands_tif, fingerprint_png, bscan_overlay_png, summary_json = staged.commit()
-    return ExtractResult(pores_csv, glands_tif, fingerprint_png, bscan_overlay_png, summary_json, report)
+    pores_csv, glands_tif, fingerprint_png, bscan_overlay_png, summary_json, report_html = staged.commit()
+    return ExtractResult(pores_csv, glands_tif, fingerprint_png, bscan_overlay_png, summary_json, report_html, report)
 
 
 def _jsonable_options(options: ExtractOptions, axes: str) -> dict:
@@ -318,4 +324,9 @@ def extract_many(scans: list[Path], output: Path | None, *, axes: str = "YZX", o
             raise InputError(expected("an existing OCT volume file", f"'{scan}' which does not exist"))
         return extract(scan, targets[scan], axes=axes, options=options, predictor=network)
 
-    return run_batch(scans, run_one, noun="scans", engine=engine)
+    outcome = run_batch(scans, run_one, noun="scans", engine=engine)
+    if output is not None and len(scans) > 1:
+        cases = [(result.report.input, result.report_html, {
+            "pores": result.report.results["pores"], "threshold": result.report.results["threshold"]}) for result in outcome.results]
+        write_batch_index(Path(output), f"OCT extract: {len(scans)} scans", cases, outcome.failures)
+    return outcome

@@ -54,7 +54,9 @@ def test_default_lesion_weights_grade_real_held_out_photos(tmp_path):
     by_grade = sorted(records, key=lambda r: truth[Path(r["file"]).name][0])
     assert [r["lesions"] for r in by_grade] == sorted(r["lesions"] for r in by_grade)  # more lesions found as grades rise
     assert by_grade[0]["grade"] == 0 and by_grade[-1]["grade"] == 3
-    assert sorted(path.name for path in (tmp_path / "marked").iterdir()) == sorted(f"{Path(n).stem}_lesions.png" for n in truth)
+    assert sorted(path.name for path in (tmp_path / "marked").iterdir()) == sorted([f"{Path(n).stem}_lesions.png" for n in truth] + ["report.html"])
+    page = (tmp_path / "marked" / "report.html").read_text()
+    assert page.count("<img") == 4 and all(Path(n).name in page for n in truth)
 
 
 def test_default_lesion_weights_grade_a_clear_face_mild():

@@ -29,7 +29,7 @@ def test_segment_real_single_slice_ct_with_a_random_network(ct_small_dir, tiny_w
     assert result.stdout.splitlines()[0] == str(out / "mask.nii.gz")
     report = json.loads((out / "report.json").read_text())
     mesh = ["mandible.stl"] if report["voxels"] else []  # an untrained network may find nothing
-    assert names == ["mask.nii.gz", *mesh, "overlay.png", "report.json"]
+    assert names == ["mask.nii.gz", *mesh, "overlay.png", "report.json", "report.html"]
     mask, affine = read_nifti(out / "mask.nii.gz")
     series = read_ct_series(ct_small_dir)
     assert mask.shape == series.volume.shape == (1, 128, 128)
@@ -122,7 +122,7 @@ def test_evaluate_refuses_json_and_csv_together(synthetic_case):
 def test_bad_format_and_threshold_are_refused(ct_small_dir, tiny_weights):
     result = run("mandible", "segment", ct_small_dir, "--weights", tiny_weights, "--format", "nifti,obj")
     assert result.exit_code == 2  # a bad option value
-    assert result.stderr.strip() == "Error: expected --format as a comma-separated subset of nifti,stl,png,json,seg, got 'obj'"
+    assert result.stderr.strip() == "Error: expected --format as a comma-separated subset of nifti,stl,png,json,seg,html, got 'obj'"
 
 
 def test_model_info_lists_the_four_variants():

@@ -25,7 +25,7 @@ def test_true_mask_predictor_gives_the_true_mask_aligned_with_the_ct(synthetic_c
 
     out = tmp_path / "out"
     result = segment(synthetic_case / "dicom", out, predictor=mask_predictor(truth), input_size=SYNTH_SHAPE[1])
-    assert [p.name for p in result.paths] == ["mask.nii.gz", "mandible.stl", "overlay.png", "report.json"]
+    assert [p.name for p in result.paths] == ["mask.nii.gz", "mandible.stl", "overlay.png", "report.json", "report.html"]
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in result.paths)
 
     mask, affine = read_nifti(out / "mask.nii.gz")

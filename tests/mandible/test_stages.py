@@ -71,7 +71,7 @@ def test_stage_chain_equals_segment_byte_for_byte(tmp_path, tiny_weights):
 
     whole = tmp_path / "segment"
     printed = ok("mandible", "segment", dicom, "-o", whole, "--threshold", threshold, *network)
-    assert printed == [str(whole / name) for name in ("mask.nii.gz", "mandible.stl", "overlay.png", "report.json")]
+    assert printed == [str(whole / name) for name in ("mask.nii.gz", "mandible.stl", "overlay.png", "report.json", "report.html")]
     for name in ("mask.nii.gz", "mandible.stl", "overlay.png"):
         assert (work / name).read_bytes() == (whole / name).read_bytes(), name
 

@@ -29,9 +29,9 @@ def test_a_batch_on_two_dask_workers_matches_the_serial_run(tmp_path):
         assert result.stderr.strip().splitlines()[-1] == "Error: 1 of 5 scans failed"
     assert "5 scans on 2 Dask worker(s)" in on_dask.stderr
     assert on_dask.stdout.replace(str(tmp_path / "dask"), "OUT") == serial.stdout.replace(str(tmp_path / "serial"), "OUT")
-    assert len(on_dask.stdout.splitlines()) == 4 * 5  # five files per good scan, in input order
+    assert len(on_dask.stdout.splitlines()) == 4 * 6  # six files per good scan, in input order
     assert on_dask.stdout.splitlines()[0].endswith("p1_oct/pores.csv")
-    assert assert_same_outputs(tmp_path / "serial", tmp_path / "dask") == 4 * 5
+    assert assert_same_outputs(tmp_path / "serial", tmp_path / "dask") == 4 * 6 + 1  # and the index page
 
 
 def test_both_engine_options_are_a_usage_error(tmp_path):
