@@ -28,21 +28,21 @@ demo-oct: install
 	$(VENV)/bin/medimg oct extract $(DEMO_DIR)/sample.tif -o $(DEMO_DIR)/sample_oct
 	$(VENV)/bin/medimg oct evaluate --pred-mask $(DEMO_DIR)/sample_oct/glands.tif --true-mask $(DEMO_DIR)/sample_glands.tif \
 		--pred-pores $(DEMO_DIR)/sample_oct/pores.csv --true-pores $(DEMO_DIR)/sample_pores.csv
-	@echo "Pore map: $(DEMO_DIR)/sample_oct/fingerprint.png" >&2
+	@echo "Pore map: $(DEMO_DIR)/sample_oct/fingerprint.png; all of it: $(DEMO_DIR)/sample_oct/report.html" >&2
 
 # A real face nobody here made (scikit-image's astronaut), then four real ACNE04 photos the shipped
 # model never trained on (one per grade; truth in tests/data/acne04_photos/NNEW_test_0.txt), lesions boxed.
 demo-acne: install
 	$(VENV)/bin/medimg acne grade "$$($(PY) -c 'import skimage.data as d, os; print(os.path.join(d.data_dir, "astronaut.png"))')"
 	$(VENV)/bin/medimg acne grade tests/data/acne04_photos/JPEGImages --overlay $(DEMO_DIR)/acne_overlays
-	@echo "True grade and count: tests/data/acne04_photos/NNEW_test_0.txt; lesions boxed in $(DEMO_DIR)/acne_overlays/" >&2
+	@echo "True grade and count: tests/data/acne04_photos/NNEW_test_0.txt; lesions boxed in $(DEMO_DIR)/acne_overlays/ (report.html there)" >&2
 
 demo-mandible: install
 	rm -rf $(DEMO_DIR)/head $(DEMO_DIR)/head_mandible
 	$(VENV)/bin/medimg mandible synth $(DEMO_DIR)/head --seed 7 --metal
 	$(VENV)/bin/medimg mandible segment $(DEMO_DIR)/head/dicom -o $(DEMO_DIR)/head_mandible
 	$(VENV)/bin/medimg mandible evaluate $(DEMO_DIR)/head_mandible/mask.nii.gz $(DEMO_DIR)/head/mandible_mask.nii.gz
-	@echo "Mesh: $(DEMO_DIR)/head_mandible/mandible.stl, overlay: $(DEMO_DIR)/head_mandible/overlay.png" >&2
+	@echo "Mesh: $(DEMO_DIR)/head_mandible/mandible.stl, overlay: $(DEMO_DIR)/head_mandible/overlay.png, page: $(DEMO_DIR)/head_mandible/report.html" >&2
 
 test: install
 	$(PY) -m pytest -q

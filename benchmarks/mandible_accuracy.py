@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--shape", default="48,256,256")
     parser.add_argument("--weights", type=Path)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--style", default="default", help="phantom family: default, wide or held-out (its grid is drawn, --shape ignored)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     metal_seeds = {int(s) for s in args.metal_seeds.split(",") if s}
@@ -37,11 +38,11 @@ def main() -> None:
     network = mandible_network(InferenceOptions(weights=args.weights, device=args.device))
     pooled = {"network": ConfusionCounts(0, 0, 0, 0), "threshold 300 HU": ConfusionCounts(0, 0, 0, 0)}
     columns = ("ACC", "precision", "recall", "MIoU", "Dice")
-    print(f"{'head':16s} {'method':18s} " + " ".join(f"{c:>9s}" for c in columns) + "   seconds")
+    print(f"{'head':20s} {'method':18s} " + " ".join(f"{c:>9s}" for c in columns) + "   seconds")
     with tempfile.TemporaryDirectory() as scratch:
         for seed in seeds:
             head = Path(scratch) / f"head{seed}"
-            write_synthetic_series(head, seed=seed, shape=shape, metal=seed in metal_seeds)
+            write_synthetic_series(head, seed=seed, shape=shape, metal=seed in metal_seeds, style=args.style)
             truth, _ = read_nifti(head / "mandible_mask.nii.gz")
             truth = truth.astype(bool)
             started = time.perf_counter()
@@ -49,16 +50,16 @@ def main() -> None:
             seconds = time.perf_counter() - started
             predicted, _ = read_nifti(head / "out" / "mask.nii.gz")
             baseline = threshold_baseline(read_ct_series(head / "dicom").volume)
-            label = f"seed {seed}" + (" (metal)" if seed in metal_seeds else "")
+            label = f"{args.style} {seed}" + (" (metal)" if seed in metal_seeds else "")
             for method, mask, took in (("network", predicted.astype(bool), seconds), ("threshold 300 HU", baseline, None)):
                 counts = ConfusionCounts.from_masks(mask, truth)
                 pooled[method] = pooled[method] + counts
                 scores = segmentation_scores(counts)
-                print(f"{label:16s} {method:18s} " + " ".join(f"{scores[c]:9.4f}" for c in columns)
+                print(f"{label:20s} {method:18s} " + " ".join(f"{scores[c]:9.4f}" for c in columns)
                       + (f"   {took:7.2f}" if took is not None else ""))
     for method, counts in pooled.items():
         scores = segmentation_scores(counts)
-        print(f"{'pooled':16s} {method:18s} " + " ".join(f"{scores[c]:9.4f}" for c in columns))
+        print(f"{'pooled':20s} {method:18s} " + " ".join(f"{scores[c]:9.4f}" for c in columns))
 
 
 if __name__ == "__main__":

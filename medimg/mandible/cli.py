@@ -219,11 +219,14 @@ def synth(
     seed: int = typer.Option(0, "--seed", help="Random seed: same seed, same head."),
     shape: str = typer.Option("48,256,256", "--shape", help="Z,Y,X in voxels (slices, rows, columns)."),
     metal: bool = typer.Option(False, "--metal", help="Add metal-artefact streaks (dental fillings)."),
+    style: str = typer.Option("default", "--style", help=(
+        "Family of heads: default (the shipped weights' training heads), wide (pose, dentition, kernels, slice thickness, "
+        "pixel size, calibration, beam hardening varied; the grid is drawn and --shape ignored), held-out (scanner settings wide never uses).")),
 ) -> None:
     """Write a synthetic head CT as a real DICOM series, with its true mandible mask (NIfTI)."""
     from medimg.mandible.synth import write_synthetic_series
 
-    written = write_synthetic_series(output, seed=seed, shape=_parse_shape(shape), metal=metal)
+    written = write_synthetic_series(output, seed=seed, shape=_parse_shape(shape), metal=metal, style=style)
     # The series folder stands for its slices: one line per slice would bury the mask path.
     _echo_paths(dict.fromkeys(path.parent if path.suffix == ".dcm" else path for path in written))
 

@@ -152,11 +152,15 @@ def render(params: HeadParams) -> HeadPhantom:
     fillings = phantom_teeth.paint_fillings(canvas, params)
     keep_one_mandible(canvas.labels)
 
-    hu = phantom_hu.scanner_blur(phantom_hu.tissue_hu(canvas.labels, params, fillings))
+    hu = phantom_hu.tissue_hu(canvas.labels, params, fillings)
+    hu += phantom_hu.beam_hardening(canvas.labels, params)
+    hu = phantom_hu.scanner_blur(hu, params)
     phantom_hu.saturate_fillings(hu, fillings)
     if fillings:
         hu += phantom_hu.metal_streaks(params.shape, params.spacing, fillings)
     hu += phantom_hu.scanner_noise(params)
+    if params.hu_offset:
+        hu += np.float32(params.hu_offset)
     return HeadPhantom(
         hu=np.clip(np.rint(hu), HU_MIN, HU_MAX).astype(np.int16),
         mandible=np.isin(canvas.labels, MANDIBLE_LABELS),

@@ -23,7 +23,7 @@ import numpy as np
 from medimg.common.families import Choice, IntRange, Uniform, draw, new_seed, sample_fields
 from medimg.mandible.phantom_geometry import DEFAULT_SHAPE, check_shape, check_spacing
 
-__all__ = ["HeadFamily", "HeadParams", "ToothShape", "ToothParams", "FillingParams", "LOWER_TEETH", "UPPER_TEETH"]
+__all__ = ["FAMILIES", "HELD_OUT_FAMILY", "WIDE_FAMILY", "HeadFamily", "HeadParams", "ToothShape", "ToothParams", "FillingParams", "LOWER_TEETH", "UPPER_TEETH"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,13 @@ class HeadParams:
     trabecular_seed: int
     noise_seed: int
     fillings: tuple[FillingParams, ...] = ()
+    # What differs between scanners and protocols (the defaults are the original phantom's scanner).
+    hu_offset: float = 0.0  # calibration: added to every voxel
+    kernel_blur_voxels: float = 0.6  # in-plane point spread (Gaussian sigma): larger for a soft kernel
+    kernel_sharpen: float = 0.0  # edge enhancement of a bone kernel (unsharp-mask amount)
+    slice_profile_voxels: float = 0.4  # blur across slices (Gaussian sigma): slice thickness over spacing
+    noise_correlation_voxels: float = 0.7  # in-plane correlation of the noise: shorter for a sharp kernel
+    beam_hardening_hu: float = 0.0  # shading in the soft tissue between dense bones
 
     @property
     def jaw_opening_deg(self) -> float:
@@ -124,6 +131,9 @@ class HeadParams:
 
 
 _TEXTURE_SEEDS = ("mastoid_cells_seed", "soft_texture_seed", "trabecular_seed", "noise_seed")
+
+# How likely a tooth slot holds a tooth, per kind of mouth ("dentate" uses the family's tooth_present).
+DENTITION_PRESENT = {"dentate": None, "partial": Choice((True, False), (0.5, 0.5)), "edentulous": Choice((True, False), (0.0, 1.0))}
 
 
 @dataclass(frozen=True)
@@ -172,6 +182,21 @@ class HeadFamily:
     streak_lines: IntRange = IntRange(10, 17)
     streak_angle_rad: Uniform = Uniform(0.0, math.pi)
     streak_amplitude: Uniform = Uniform(0.5, 1.0)
+    # Dentition: the chance that a tooth slot holds a tooth, per kind of mouth.
+    dentition: Choice | str = "dentate"
+    # Scanner and protocol (HeadParams fields of the same names; slice thickness in mm).
+    hu_offset: Uniform = 0.0
+    kernel_blur_voxels: Uniform = 0.6
+    kernel_sharpen: Uniform = 0.0
+    slice_thickness_mm: Uniform | None = None  # None: the original 0.4-voxel slice profile
+    noise_correlation_voxels: Uniform = 0.7
+    beam_hardening_hu: Uniform = 0.0
+    # Grid: None keeps the caller's shape and spacing; else pixel and slice spacing are drawn and
+    # the shape follows (256 x 256 pixels; slices covering ``coverage_mm``, between the bounds).
+    pixel_mm: Uniform | None = None
+    slice_spacing_mm: Uniform | None = None
+    coverage_mm: float = 120.0
+    slice_count_bounds: tuple[int, int] = (24, 64)
 
     def sample(self, rng: np.random.Generator, *, shape=DEFAULT_SHAPE, spacing=None, metal: bool = False) -> HeadParams:
         """Draw one head.
@@ -190,17 +215,34 @@ class HeadFamily:
         InputError
             If ``shape`` or ``spacing`` is not usable.
         """
+        if self.pixel_mm is not None and self.slice_spacing_mm is not None:
+            shape, spacing = self._sample_grid(rng)
         shape = check_shape(shape)
         spacing = check_spacing(spacing, shape)
         head_aspect = tuple(draw(self.head_aspect, rng) for _ in range(3))
         teeth = self._sample_teeth(rng)
         seeds = {name: new_seed(rng) for name in _TEXTURE_SEEDS}
-        params = sample_fields(self, HeadParams, rng, shape=shape, spacing=spacing, head_aspect=head_aspect, teeth=teeth, fillings=(), **seeds)
+        profile = {}
+        if self.slice_thickness_mm is not None:  # FWHM of the slice profile = the slice thickness
+            profile["slice_profile_voxels"] = float(draw(self.slice_thickness_mm, rng)) / 2.3548 / spacing[0]
+        params = sample_fields(self, HeadParams, rng, shape=shape, spacing=spacing, head_aspect=head_aspect, teeth=teeth, fillings=(),
+                               **seeds, **profile)
         if not metal:
             return params
         return dataclasses.replace(params, fillings=self._sample_fillings(rng, teeth))
 
+    def _sample_grid(self, rng: np.random.Generator) -> tuple[tuple[int, int, int], tuple[float, float, float]]:
+        pixel = float(draw(self.pixel_mm, rng))
+        slice_spacing = float(draw(self.slice_spacing_mm, rng))
+        low, high = self.slice_count_bounds
+        slices = int(np.clip(round(self.coverage_mm / slice_spacing), low, high))
+        return (slices, 256, 256), (slice_spacing, pixel, pixel)
+
     def _sample_teeth(self, rng: np.random.Generator) -> tuple[ToothParams, ...]:
+        kind = draw(self.dentition, rng)
+        if kind not in DENTITION_PRESENT:
+            raise ValueError(f"unknown dentition {kind!r}: expected one of {', '.join(DENTITION_PRESENT)}")
+        present_range = self.tooth_present if kind == "dentate" else DENTITION_PRESENT[kind]
         teeth = []
         for upper, shapes in ((False, self.lower_teeth), (True, self.upper_teeth)):
             for side in (-1, 1):
@@ -208,7 +250,7 @@ class HeadFamily:
                 for position, shape in enumerate(shapes):
                     centre = side * (start + shape.width_mm / 2)
                     start += shape.width_mm + _INTERPROXIMAL_MM
-                    present = bool(draw(self.tooth_present, rng))
+                    present = bool(draw(present_range, rng))
                     teeth.append(ToothParams(upper, side, position, present, float(centre), shape))
         return tuple(teeth)
 
@@ -227,3 +269,40 @@ class HeadFamily:
         angles = tuple(sorted(float(draw(self.streak_angle_rad, rng)) for _ in range(lines)))
         amplitudes = tuple(float(draw(self.streak_amplitude, rng)) for _ in range(lines))
         return FillingParams(tooth, hu, strength, angles, amplitudes)
+
+
+# A family that spans what differs between scanners and people (SPEC section 5, issue 11): pose,
+# jaw opening, dentition, tissue levels, calibration offset, soft to bone kernels, slice thickness,
+# pixel size, noise, beam hardening. Training draws from WIDE_FAMILY; HELD_OUT_FAMILY draws the
+# same anatomy from scanner settings WIDE_FAMILY never uses (disjoint ranges, tested), so its
+# score says how a network does on a scanner it never saw.
+WIDE_FAMILY = HeadFamily(
+    head_size=Uniform(0.88, 1.12), head_aspect=Uniform(0.93, 1.07),
+    yaw_deg=Uniform(-10.0, 10.0), pitch_deg=Uniform(-10.0, 10.0), roll_deg=Uniform(-6.0, 6.0),
+    shift_x_mm=Uniform(-10.0, 10.0), shift_y_mm=Uniform(-10.0, 10.0), shift_z_mm=Uniform(-6.0, 6.0),
+    mouth_closed=Choice((True, False), (0.35, 0.65)), opening_deg=Uniform(1.0, 12.0),
+    fat_mm=Uniform(2.0, 10.0), ramus_height_scale=Uniform(0.88, 1.1),
+    dentition=Choice(("dentate", "partial", "edentulous"), (0.5, 0.3, 0.2)),
+    mandible_cortical_hu=Uniform(1100.0, 1900.0), mandible_cancellous_hu=Uniform(250.0, 550.0),
+    bone_cortical_hu=Uniform(1100.0, 1900.0), bone_cancellous_hu=Uniform(200.0, 500.0),
+    noise_hu=Uniform(8.0, 35.0),
+    hu_offset=Uniform(-40.0, 40.0),
+    kernel_blur_voxels=Uniform(0.5, 1.1), kernel_sharpen=Uniform(0.0, 0.6),
+    slice_thickness_mm=Uniform(1.0, 3.0), noise_correlation_voxels=Uniform(0.5, 1.0),
+    beam_hardening_hu=Uniform(0.0, 50.0),
+    pixel_mm=Uniform(0.72, 0.92), slice_spacing_mm=Uniform(1.0, 3.0),
+)
+
+HELD_OUT_FAMILY = dataclasses.replace(
+    WIDE_FAMILY,
+    yaw_deg=Uniform(-13.0, 13.0), pitch_deg=Uniform(-13.0, 13.0),
+    noise_hu=Uniform(36.0, 50.0),
+    hu_offset=Choice((-70.0, -55.0, 55.0, 70.0)),
+    kernel_blur_voxels=Uniform(0.5, 0.9), kernel_sharpen=Uniform(0.7, 1.0),
+    slice_thickness_mm=Uniform(3.5, 5.0), noise_correlation_voxels=Uniform(0.4, 0.5),
+    beam_hardening_hu=Uniform(55.0, 80.0),
+    pixel_mm=Choice((0.62, 0.66, 0.96, 1.0)), slice_spacing_mm=Uniform(3.5, 5.0),
+)
+
+FAMILIES = {"default": HeadFamily(), "wide": WIDE_FAMILY, "held-out": HELD_OUT_FAMILY}
+"""The families ``mandible synth --style`` draws from."""

@@ -33,7 +33,9 @@ _CORTEX_MM = 2.2
 _ENAMEL_MM = 1.3
 _CROWN_OVER_DENTIN_HU = 60.0  # crown dentin is a little denser than root dentin
 _PSF_SIGMA_VOXELS = (0.4, 0.6, 0.6)  # (slice, row, column): the scanner's blur
-_NOISE_CORRELATION_VOXELS = 0.7  # in-plane: reconstruction kernels correlate neighbouring pixels
+_SHARPEN_SIGMA_VOXELS = 1.5  # the blur a bone kernel's edge enhancement subtracts
+_BEAM_HARDENING_MM = 15.0  # reach of the shading around dense bone
+_DENSE_LABELS = ("bone", "mandible", "lower_crown", "lower_root", "upper_crown", "upper_root", "lower_metal", "upper_metal")
 _STREAK_REFERENCE_HU = 6000.0  # a filling of this HU casts streaks of ``streak_strength_hu``
 _STREAK_FALLOFF_MM = 25.0  # streak brightness halves this far from the filling
 _DARK_BAND = 0.8  # depth of the band between two fillings, relative to the weaker one's streaks
@@ -115,15 +117,44 @@ def tissue_hu(labels: np.ndarray, params: HeadParams, fillings: Sequence[Painted
     return hu
 
 
-def scanner_blur(hu: np.ndarray) -> np.ndarray:
-    """The scanner's point spread: (Z, Y, X) float32 -> (Z, Y, X) float32."""
-    return ndimage.gaussian_filter(hu, _PSF_SIGMA_VOXELS, mode="nearest")
+def scanner_blur(hu: np.ndarray, params: HeadParams | None = None) -> np.ndarray:
+    """The scanner's point spread, slice profile and kernel: (Z, Y, X) float32 -> (Z, Y, X) float32.
+
+    A sharp (bone) kernel enhances edges: ``hu + sharpen * (hu - blur(hu, 1.5 voxels))`` in-plane.
+    """
+    if params is None:
+        return ndimage.gaussian_filter(hu, _PSF_SIGMA_VOXELS, mode="nearest")
+    sigma = (params.slice_profile_voxels, params.kernel_blur_voxels, params.kernel_blur_voxels)
+    blurred = ndimage.gaussian_filter(hu, sigma, mode="nearest")
+    if params.kernel_sharpen > 0:
+        halo = ndimage.gaussian_filter(blurred, (0.0, _SHARPEN_SIGMA_VOXELS, _SHARPEN_SIGMA_VOXELS), mode="nearest")
+        blurred += np.float32(params.kernel_sharpen) * (blurred - halo)
+    return blurred
 
 
 def scanner_noise(params: HeadParams) -> np.ndarray:
     """Noise correlated in-plane, of std ``noise_hu``: (Z, Y, X) ndarray of float32."""
-    sigma = (0.0, _NOISE_CORRELATION_VOXELS, _NOISE_CORRELATION_VOXELS)
+    correlation = params.noise_correlation_voxels
+    sigma = (0.0, correlation, correlation)
     return np.float32(params.noise_hu) * smooth_noise(np.random.default_rng(params.noise_seed), params.shape, sigma)
+
+
+def beam_hardening(labels: np.ndarray, params: HeadParams) -> np.ndarray:
+    """Shading between dense bones, to add: (Z, Y, X) ndarray of float32 HU, 0 in air.
+
+    Rays through much bone come out harder and read low: soft tissue is darkened in proportion to
+    the bone density around it (the share of bone within about 15 mm in the slice), by up to
+    ``beam_hardening_hu``.
+    """
+    if params.beam_hardening_hu <= 0:
+        return np.zeros(params.shape, np.float32)
+    dense = np.isin(labels, [_L[name] for name in _DENSE_LABELS]).astype(np.float32)
+    sigma = _BEAM_HARDENING_MM / float(params.spacing[1])
+    density = ndimage.gaussian_filter(dense, (0.0, sigma, sigma), mode="constant")
+    peak = float(density.max())
+    shading = -np.float32(params.beam_hardening_hu) * density / np.float32(max(peak, 1e-6))
+    shading[labels == _L["air"]] = 0.0
+    return shading.astype(np.float32)
 
 
 def metal_streaks(shape, spacing, fillings: Sequence[PaintedFilling]) -> np.ndarray:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medimg.common.errors import InputError, OutputError, expected
+from medimg.common.errors import InputError, OptionValueError, OutputError, expected
 from medimg.mandible.phantom import DEFAULT_SHAPE, HeadPhantom, make_head_ct
 
 __all__ = ["write_synthetic_series", "threshold_baseline", "make_head_ct", "HeadPhantom", "MASK_NAME", "DICOM_FOLDER", "PARAMS_NAME"]
@@ -158,7 +158,7 @@ def series_affine_ras(phantom: HeadPhantom) -> np.ndarray:
     return np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine
 
 
-def write_synthetic_series(out_dir: Path | str, *, seed: int, shape=DEFAULT_SHAPE, metal: bool = False) -> list[Path]:
+def write_synthetic_series(out_dir: Path | str, *, seed: int, shape=DEFAULT_SHAPE, metal: bool = False, style: str = "default") -> list[Path]:
     """Write a synthetic head CT as a DICOM series, its mandible mask as NIfTI and its parameters as JSON.
 
     Parameters
@@ -170,6 +170,10 @@ def write_synthetic_series(out_dir: Path | str, *, seed: int, shape=DEFAULT_SHAP
         Grid of :func:`make_head_ct`; the field of view stays 120 x 230.4 x 230.4 mm.
     metal : bool
         Dental fillings with streak artefacts.
+    style : a key of :data:`~medimg.mandible.phantom_family.FAMILIES`: ``default`` (the shipped
+        weights' training heads), ``wide`` (scanners and people varied: pose, dentition, kernels,
+        slice thickness, pixel size, calibration, beam hardening; the grid is drawn, ``shape`` is
+        ignored) or ``held-out`` (the same anatomy on scanner settings ``wide`` never uses).
 
     Returns
     -------
@@ -195,9 +199,14 @@ def write_synthetic_series(out_dir: Path | str, *, seed: int, shape=DEFAULT_SHAP
         raise OutputError(expected("an output folder", f"'{out_dir}' which is a file"))
     if dicom_dir.exists() and (not dicom_dir.is_dir() or any(dicom_dir.iterdir())):
         raise OutputError(expected(f"an empty or absent '{dicom_dir}' (a series must not mix with other files)", "one that already holds files"))
-    phantom = make_head_ct(seed=seed, shape=shape, metal=metal)
+    from medimg.mandible.phantom_family import FAMILIES
+
+    if style not in FAMILIES:
+        raise OptionValueError(expected(f"--style among {', '.join(FAMILIES)}", repr(style)))
+    phantom = make_head_ct(seed=seed, shape=shape, metal=metal, family=FAMILIES[style])
     dicom_dir.mkdir(parents=True, exist_ok=True)
-    uids = {name: _uid(seed, phantom.hu.shape, metal, name) for name in ("study", "series", "frame")}
+    family_part = () if style == "default" else (style,)  # default heads keep the UIDs they always had
+    uids = {name: _uid(seed, phantom.hu.shape, metal, name, *family_part) for name in ("study", "series", "frame")}
     written = []
     for k in range(phantom.hu.shape[0]):
         data = _slice_bytes(phantom, k, seed=seed, metal=metal, uids=uids)
