@@ -116,13 +116,7 @@ def grading_page(records: Sequence[Mapping[str, object]], *, overlays: Mapping[s
     page.heading("Photos")
     page.grid(_cards(records, overlays))
 
-    model = {key: report[key] for key in MODEL_FIELDS if key in report}
-    if model:
-        page.heading("Model").key_values(model)
-    if report.get("seconds_per_stage"):
-        page.heading("Time per stage").stage_times(report["seconds_per_stage"])
-    if report.get("options"):
-        page.key_values(report["options"], folded="Options of the run")
+    page.run_details(report, model_fields=MODEL_FIELDS)
     if not failures:
         page.heading("Failures").failures(())
     return page.render()

@@ -428,6 +428,18 @@ class Page:
                            f'<th class="number">share</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
         return self
 
+    def run_details(self, report: Mapping[str, object], *, model_fields: Sequence[str] = ()) -> Page:
+        """The end of a run's page: a "Model" table of ``model_fields`` found in ``report`` (none:
+        no table), the time per stage and the run's options (folded), each where the report has it."""
+        model = {key: report[key] for key in model_fields if key in report}
+        if model:
+            self.heading("Model").key_values(model)
+        if report.get("seconds_per_stage"):
+            self.heading("Time per stage").stage_times(report["seconds_per_stage"])
+        if report.get("options"):
+            self.key_values(report["options"], folded="Options of the run")
+        return self
+
     def render(self) -> str:
         from medimg import __version__
 

@@ -58,7 +58,7 @@ SHIPPED: dict[str, ShippedWeights] = {
     "mandible-res-cbam-unet": ShippedWeights(
         name="mandible-res-cbam-unet",
         filename="mandible_res_cbam_unet.safetensors",
-        sha256="031f3605a108dfcfab2add6aaa8b2da720f850e1d8503a9bd386d28a697b875a",
+        sha256="26314ba90ac1942e70b78fea23f9d8619435ed6286df695847e2995a038a9a27",
         arch="mandible-res-cbam-unet",
         card="mandible_res_cbam_unet.md",
     ),

@@ -41,7 +41,7 @@ StageNoResampleOption = typer.Option(False, "--no-resample", help=RESAMPLE_HELP 
 WeightsOption = typer.Option(None, "--weights", help="Weights from 'medimg mandible train' (.safetensors); default: shipped.")
 ArchOption = typer.Option(None, "--arch", help=f"Require this architecture ({ARCH_NAMES}); default: whatever the weights hold.")
 ThresholdOption = typer.Option(0.5, "--threshold", help="Probability at or above which a voxel is mandible, strictly between 0 and 1.")
-AllComponentsOption = typer.Option(False, "--all-components", help="Keep every connected component, not only the largest.")
+AllComponentsOption = typer.Option(False, "--all-components", help="Keep every connected component, not only the largest (and any of a quarter of its size or more).")
 SmoothingOption = typer.Option(10, "--smoothing", min=0, help="Taubin smoothing iterations of the STL surface.")
 
 TRAIN_HELP = """Train a network: focal loss (gamma 2), Adam, encoder frozen then unfrozen (paper section 2.3).

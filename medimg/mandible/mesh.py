@@ -50,6 +50,25 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     return labels == int(np.argmax(sizes))
 
 
+def major_components(mask: np.ndarray, *, fraction: float) -> np.ndarray:
+    """Keep the 26-connected components of at least ``fraction`` times the largest one's voxels.
+
+    mask : (Z, Y, X) ndarray of bool -> (Z, Y, X) ndarray of bool; ``fraction`` 1 keeps only the
+    largest (and any of equal size).
+    """
+    from scipy import ndimage
+
+    mask = np.asarray(mask, dtype=bool)
+    labels, count = ndimage.label(mask, structure=np.ones((3,) * mask.ndim, dtype=bool))
+    if count <= 1:
+        return mask.copy()
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    keep = sizes >= fraction * sizes.max()
+    keep[0] = False
+    return keep[labels]
+
+
 # mask_to_mesh's keyword argument of the same name hides the function inside it.
 _keep_largest_component = largest_component
 

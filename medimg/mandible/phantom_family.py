@@ -288,9 +288,9 @@ WIDE_FAMILY = HeadFamily(
     noise_hu=Uniform(8.0, 35.0),
     hu_offset=Uniform(-40.0, 40.0),
     kernel_blur_voxels=Uniform(0.5, 1.1), kernel_sharpen=Uniform(0.0, 0.6),
-    slice_thickness_mm=Uniform(1.0, 3.0), noise_correlation_voxels=Uniform(0.5, 1.0),
+    slice_thickness_mm=Uniform(0.8, 3.0), noise_correlation_voxels=Uniform(0.5, 1.0),
     beam_hardening_hu=Uniform(0.0, 50.0),
-    pixel_mm=Uniform(0.72, 0.92), slice_spacing_mm=Uniform(1.0, 3.0),
+    pixel_mm=Uniform(0.55, 1.0), slice_spacing_mm=Uniform(0.8, 3.0),
 )
 
 HELD_OUT_FAMILY = dataclasses.replace(
@@ -301,7 +301,7 @@ HELD_OUT_FAMILY = dataclasses.replace(
     kernel_blur_voxels=Uniform(0.5, 0.9), kernel_sharpen=Uniform(0.7, 1.0),
     slice_thickness_mm=Uniform(3.5, 5.0), noise_correlation_voxels=Uniform(0.4, 0.5),
     beam_hardening_hu=Uniform(55.0, 80.0),
-    pixel_mm=Choice((0.62, 0.66, 0.96, 1.0)), slice_spacing_mm=Uniform(3.5, 5.0),
+    pixel_mm=Choice((0.5, 0.52, 1.04, 1.08)), slice_spacing_mm=Uniform(3.5, 5.0),
 )
 
 FAMILIES = {"default": HeadFamily(), "wide": WIDE_FAMILY, "held-out": HELD_OUT_FAMILY}

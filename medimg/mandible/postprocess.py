@@ -17,6 +17,9 @@ from medimg.common.errors import InputError, expected
 
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_SMOOTHING = 10
+# The mandible is one bone, but a field of view that cuts off the chin shows it as two halves of
+# similar size: components this large against the largest are kept, specks are dropped.
+MAJOR_COMPONENT_FRACTION = 0.25
 
 
 def check_threshold(threshold: float) -> float:
@@ -28,13 +31,15 @@ def check_threshold(threshold: float) -> float:
 def mask_from_probabilities(
     probabilities: np.ndarray, *, threshold: float = DEFAULT_THRESHOLD, keep_largest: bool = True
 ) -> tuple[np.ndarray, list[str]]:
-    """Threshold the probabilities and keep the largest 26-connected component (the mandible is one bone).
+    """Threshold the probabilities and keep the largest 26-connected component (the mandible is one
+    bone), with any other of at least :data:`MAJOR_COMPONENT_FRACTION` of its size (both halves of
+    a mandible whose chin lies outside the field of view).
 
     Parameters
     ----------
     probabilities : (Z, Y, X) ndarray of float32 in [0, 1]
     threshold : probability at or above which a voxel is mandible, in (0, 1)
-    keep_largest : drop every component but the largest
+    keep_largest : drop the components smaller than a quarter of the largest
 
     Returns
     -------
@@ -42,16 +47,17 @@ def mask_from_probabilities(
     notes : list of str
         What was dropped, for the report.
     """
-    from medimg.mandible.mesh import largest_component
+    from medimg.mandible.mesh import major_components
 
     mask = np.asarray(probabilities) >= check_threshold(threshold)
     notes: list[str] = []
     if keep_largest:
         before = int(np.count_nonzero(mask))
-        mask = largest_component(mask)
+        mask = major_components(mask, fraction=MAJOR_COMPONENT_FRACTION)
         dropped = before - int(np.count_nonzero(mask))
         if dropped:
-            notes.append(f"kept the largest connected component; dropped {dropped} voxel(s) in smaller ones")
+            notes.append(f"kept the largest connected component(s); dropped {dropped} voxel(s) in ones under "
+                         f"{MAJOR_COMPONENT_FRACTION:.0%} of the largest")
     return mask, notes
 
 

@@ -123,8 +123,4 @@ def segment_page(report: Mapping[str, object], *, overlay_png: Path | str | np.n
     others = {key: value for key, value in report.items() if key not in _SHOWN}
     if others:
         page.heading("Other results").key_values(others)
-    if report.get("seconds_per_stage"):
-        page.heading("Time per stage").stage_times(report["seconds_per_stage"])
-    if report.get("options"):
-        page.key_values(report["options"], folded="Options of the run")
-    return page.render()
+    return page.run_details(report).render()

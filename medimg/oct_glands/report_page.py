@@ -64,11 +64,4 @@ def extract_page(summary: Mapping[str, object], *, fingerprint_png: Path | str, 
     page.figure(bscan_overlay_png, "B-scans (depth down): skin surface in red, bottom of the analysed band in yellow, "
                                    "detected ducts in green.", max_edge=1400)
 
-    model = {key: summary[key] for key in MODEL_FIELDS if key in summary}
-    if model:
-        page.heading("Model").key_values(model)
-    if summary.get("seconds_per_stage"):
-        page.heading("Time per stage").stage_times(summary["seconds_per_stage"])
-    if summary.get("options"):
-        page.key_values(summary["options"], folded="Options of the run")
-    return page.render()
+    return page.run_details(summary, model_fields=MODEL_FIELDS).render()

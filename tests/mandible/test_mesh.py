@@ -96,6 +96,21 @@ def test_noisy_masks_with_edge_touching_voxels_stay_watertight():
         assert mesh_volume(vertices, faces) > 0
 
 
+def test_major_components_keep_both_halves_of_a_cut_mandible_and_drop_specks():
+    from medimg.mandible.mesh import major_components
+
+    mask = np.zeros((6, 12, 12), bool)
+    mask[1:5, 1:4, 1:4] = True  # left half: 36 voxels
+    mask[1:5, 1:4, 8:11] = True  # right half: 36 voxels, not touching the left
+    mask[1:3, 8:11, 8:11] = True  # 18 voxels: half of the largest, kept at fraction 0.25
+    mask[5, 10, 0] = True  # a speck: dropped
+    kept = major_components(mask, fraction=0.25)
+    assert kept.sum() == 36 + 36 + 18 and not kept[5, 10, 0]
+    assert major_components(mask, fraction=0.6).sum() == 72  # the two halves only
+    assert major_components(mask, fraction=1.0).sum() == 72  # equal largest ones both stay
+    assert not major_components(np.zeros((2, 2, 2), bool), fraction=0.25).any()
+
+
 def test_largest_component_keeps_the_bigger_blob_and_joins_corner_neighbours():
     mask = np.zeros((10, 10, 10), bool)
     mask[0:3, 0:3, 0:3] = True  # A: 27 voxels

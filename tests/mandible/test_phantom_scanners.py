@@ -46,7 +46,7 @@ def test_the_wide_family_draws_its_grid_and_every_kind_of_mouth():
     for params in draws:
         slices, rows, columns = params.shape
         assert (rows, columns) == (256, 256) and 24 <= slices <= 64
-        assert 1.0 <= params.spacing[0] <= 3.0 and 0.72 <= params.spacing[1] == params.spacing[2] <= 0.92
+        assert 0.8 <= params.spacing[0] <= 3.0 and 0.55 <= params.spacing[1] == params.spacing[2] <= 1.0
         assert slices == int(np.clip(round(120.0 / params.spacing[0]), 24, 64))
     lower_teeth = [sum(t.present for t in p.teeth if not t.upper) for p in draws]
     assert min(lower_teeth) == 0  # edentulous heads

@@ -95,19 +95,20 @@ def test_in_process_stages_equal_segment_on_the_true_mandible(synthetic_case, tm
 
 def test_mask_threshold_and_largest_component_by_hand(tmp_path):
     probability = np.zeros((3, 8, 8), np.float32)
-    probability[1, 1:3, 1:3] = 0.5  # 4 voxels exactly at the threshold: kept (>=)
+    probability[1, 1:3, 1:3] = 0.5  # 4 voxels exactly at the threshold (>=), 4/9 of the largest: kept
     probability[1, 5:8, 5:8] = 0.9  # 9 voxels: the largest component
+    probability[2, 0, 4:6] = 0.8  # 2 voxels, 2/9 of the largest (under a quarter): dropped
     probability[0, 0, 7] = 0.49  # below
     write_nifti(tmp_path / "probability.nii.gz", probability, HAND_AFFINE_RAS)
 
     assert ok("mandible", "mask", tmp_path / "probability.nii.gz") == [str(tmp_path / "mask.nii.gz")]
     mask, affine = read_nifti(tmp_path / "mask.nii.gz")
-    assert mask.dtype == np.uint8 and mask.sum() == 9 and mask[1, 5:8, 5:8].all()
+    assert mask.dtype == np.uint8 and mask.sum() == 13 and mask[1, 5:8, 5:8].all() and mask[1, 1:3, 1:3].all()
     np.testing.assert_array_equal(affine, HAND_AFFINE_RAS)
 
     ok("mandible", "mask", tmp_path / "probability.nii.gz", "--all-components", "-o", tmp_path / "all")
     every, _ = read_nifti(tmp_path / "all" / "mask.nii.gz")
-    assert every.sum() == 13 and every[1, 1:3, 1:3].all()
+    assert every.sum() == 15 and every[2, 0, 4:6].all()
 
 
 def test_mesh_is_in_lps_millimetres(tmp_path):
