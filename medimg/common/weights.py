@@ -58,7 +58,7 @@ SHIPPED: dict[str, ShippedWeights] = {
     "mandible-res-cbam-unet": ShippedWeights(
         name="mandible-res-cbam-unet",
         filename="mandible_res_cbam_unet.safetensors",
-        sha256="26314ba90ac1942e70b78fea23f9d8619435ed6286df695847e2995a038a9a27",
+        sha256="1ee60460fefcaf109e53bdec82f8fadd7d8212b31192540c1cde917a7e854228",
         arch="mandible-res-cbam-unet",
         card="mandible_res_cbam_unet.md",
     ),

@@ -192,11 +192,14 @@ class HeadFamily:
     noise_correlation_voxels: Uniform = 0.7
     beam_hardening_hu: Uniform = 0.0
     # Grid: None keeps the caller's shape and spacing; else pixel and slice spacing are drawn and
-    # the shape follows (256 x 256 pixels; slices covering ``coverage_mm``, between the bounds).
+    # the shape follows: rows and columns covering the field of view (within the pixel bounds),
+    # slices covering ``coverage_mm`` (within the slice bounds).
     pixel_mm: Uniform | None = None
     slice_spacing_mm: Uniform | None = None
+    field_of_view_mm: Uniform = 230.4
     coverage_mm: float = 120.0
     slice_count_bounds: tuple[int, int] = (24, 64)
+    pixel_count_bounds: tuple[int, int] = (192, 640)
 
     def sample(self, rng: np.random.Generator, *, shape=DEFAULT_SHAPE, spacing=None, metal: bool = False) -> HeadParams:
         """Draw one head.
@@ -234,9 +237,10 @@ class HeadFamily:
     def _sample_grid(self, rng: np.random.Generator) -> tuple[tuple[int, int, int], tuple[float, float, float]]:
         pixel = float(draw(self.pixel_mm, rng))
         slice_spacing = float(draw(self.slice_spacing_mm, rng))
-        low, high = self.slice_count_bounds
-        slices = int(np.clip(round(self.coverage_mm / slice_spacing), low, high))
-        return (slices, 256, 256), (slice_spacing, pixel, pixel)
+        field_of_view = float(draw(self.field_of_view_mm, rng))
+        slices = int(np.clip(round(self.coverage_mm / slice_spacing), *self.slice_count_bounds))
+        pixels = int(np.clip(round(field_of_view / pixel), *self.pixel_count_bounds))
+        return (slices, pixels, pixels), (slice_spacing, pixel, pixel)
 
     def _sample_teeth(self, rng: np.random.Generator) -> tuple[ToothParams, ...]:
         kind = draw(self.dentition, rng)
@@ -288,9 +292,9 @@ WIDE_FAMILY = HeadFamily(
     noise_hu=Uniform(8.0, 35.0),
     hu_offset=Uniform(-40.0, 40.0),
     kernel_blur_voxels=Uniform(0.5, 1.1), kernel_sharpen=Uniform(0.0, 0.6),
-    slice_thickness_mm=Uniform(0.8, 3.0), noise_correlation_voxels=Uniform(0.5, 1.0),
+    slice_thickness_mm=Uniform(0.6, 3.0), noise_correlation_voxels=Uniform(0.5, 1.0),
     beam_hardening_hu=Uniform(0.0, 50.0),
-    pixel_mm=Uniform(0.55, 1.0), slice_spacing_mm=Uniform(0.8, 3.0),
+    pixel_mm=Uniform(0.3, 1.0), slice_spacing_mm=Uniform(0.6, 3.0), field_of_view_mm=Uniform(170.0, 250.0),
 )
 
 HELD_OUT_FAMILY = dataclasses.replace(
@@ -301,7 +305,7 @@ HELD_OUT_FAMILY = dataclasses.replace(
     kernel_blur_voxels=Uniform(0.5, 0.9), kernel_sharpen=Uniform(0.7, 1.0),
     slice_thickness_mm=Uniform(3.5, 5.0), noise_correlation_voxels=Uniform(0.4, 0.5),
     beam_hardening_hu=Uniform(55.0, 80.0),
-    pixel_mm=Choice((0.5, 0.52, 1.04, 1.08)), slice_spacing_mm=Uniform(3.5, 5.0),
+    pixel_mm=Choice((0.26, 0.28, 1.04, 1.08)), slice_spacing_mm=Uniform(3.5, 5.0),
 )
 
 FAMILIES = {"default": HeadFamily(), "wide": WIDE_FAMILY, "held-out": HELD_OUT_FAMILY}

@@ -45,8 +45,10 @@ def test_the_wide_family_draws_its_grid_and_every_kind_of_mouth():
     draws = _draws(WIDE_FAMILY, 40)
     for params in draws:
         slices, rows, columns = params.shape
-        assert (rows, columns) == (256, 256) and 24 <= slices <= 64
-        assert 0.8 <= params.spacing[0] <= 3.0 and 0.55 <= params.spacing[1] == params.spacing[2] <= 1.0
+        assert rows == columns and 192 <= rows <= 640 and 24 <= slices <= 64
+        pixel = params.spacing[1]
+        assert 170.0 - pixel <= rows * pixel <= 250.0 + pixel or rows in (192, 640)  # the field of view, unless a bound clipped it
+        assert 0.6 <= params.spacing[0] <= 3.0 and 0.3 <= params.spacing[1] == params.spacing[2] <= 1.0
         assert slices == int(np.clip(round(120.0 / params.spacing[0]), 24, 64))
     lower_teeth = [sum(t.present for t in p.teeth if not t.upper) for p in draws]
     assert min(lower_teeth) == 0  # edentulous heads
