@@ -27,6 +27,16 @@ _STL_HEADER_BYTES = 80
 _STL_FACET = np.dtype([("normal", "<f4", (3,)), ("vertices", "<f4", (3, 3)), ("attribute", "<u2")])  # 50 bytes
 
 
+def _labelled_components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """26-connected labels of a bool mask and each label's voxel count (label 0, the background, counts 0)."""
+    from scipy import ndimage
+
+    labels, _ = ndimage.label(mask, structure=np.ones((3,) * mask.ndim, dtype=bool))
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return labels, sizes
+
+
 def largest_component(mask: np.ndarray) -> np.ndarray:
     """Keep the largest 26-connected component of a 3-D mask.
 
@@ -39,14 +49,10 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     mask : (Z, Y, X) ndarray of bool
         Only the component with the most voxels (the first of equal ones); all False if ``mask`` is.
     """
-    from scipy import ndimage
-
     mask = np.asarray(mask, dtype=bool)
-    labels, count = ndimage.label(mask, structure=np.ones((3,) * mask.ndim, dtype=bool))
-    if count <= 1:
+    labels, sizes = _labelled_components(mask)
+    if len(sizes) <= 2:
         return mask.copy()
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
     return labels == int(np.argmax(sizes))
 
 
@@ -56,14 +62,10 @@ def major_components(mask: np.ndarray, *, fraction: float) -> np.ndarray:
     mask : (Z, Y, X) ndarray of bool -> (Z, Y, X) ndarray of bool; ``fraction`` 1 keeps only the
     largest (and any of equal size).
     """
-    from scipy import ndimage
-
     mask = np.asarray(mask, dtype=bool)
-    labels, count = ndimage.label(mask, structure=np.ones((3,) * mask.ndim, dtype=bool))
-    if count <= 1:
+    labels, sizes = _labelled_components(mask)
+    if len(sizes) <= 2:
         return mask.copy()
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
     keep = sizes >= fraction * sizes.max()
     keep[0] = False
     return keep[labels]
