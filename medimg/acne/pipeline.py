@@ -309,12 +309,11 @@ def _overlay_names(paths: Sequence[Path]) -> dict[Path, str]:
 def _grade_on_dask(paths: list[Path], *, network, criterion: GradingCriterion, clock: StageClock, overlay_dir: Path | None,
                    overlay_names: Mapping[Path, str] | None, engine: BatchEngine) -> BatchOutcome[dict]:
     """One Dask task per photo, the workers' stage times added to ``clock``."""
-    names = overlay_names
 
     def grade_one(path: Path) -> tuple[dict, dict[str, float]]:
         own_clock = StageClock()
         single = grade_images([path], predictor=network, criterion=criterion, batch_size=1, clock=own_clock,
-                              overlay_dir=overlay_dir, overlay_names=names)
+                              overlay_dir=overlay_dir, overlay_names=overlay_names)
         return single.results[0], own_clock.seconds
 
     outcome: BatchOutcome[dict] = BatchOutcome()
