@@ -19,4 +19,4 @@ ls "$DATA"/finger???.tif | xargs -P 2 -I{} sh -c '
   [ -f "$out" ] || { '"$MEDIMG"' --quiet oct denoise --noise-region tissue {} -o '"$RUN"'/cache/$name >/dev/null && mv '"$RUN"'/cache/$name/denoised.tif "$out" && rmdir '"$RUN"'/cache/$name; }'
 [ "${TRAIN:-1}" = 1 ] || exit 0
 $MEDIMG oct train "$DATA" -o "$RUN" --model light --denoise --crop 32 --batch-size 4 \
-  --epochs 24 --steps-per-epoch 100 --lr 2e-3 --lr-step 18 --seed 0 --device auto
+  --epochs 36 --steps-per-epoch 100 --lr 2e-3 --lr-step 28 --seed 0 --device auto

@@ -5,7 +5,11 @@ A :class:`Denoiser` takes one 2-D float32 image and the standard deviation of it
 method registers a builder that takes its options dataclass, so a pipeline picks a method by name
 (``--denoiser``) and never imports a denoising package itself:
 
+    bm3d             our BM3D in torch (:mod:`medimg.common.bm3d_torch`), CPU or CUDA, batched
     bm3d-reference   the ``bm3d`` package (Mäkinen, Azzari, Foi), non-commercial licence
+
+A denoiser may also take a stack of equal-sized images, ``(B, H, W)``, at once (its entry says
+``batched``); :func:`denoise_stack` feeds any denoiser such stacks.
 
 Noise estimation is not a denoiser's business: the caller measures sigma where its images allow
 (OCT: the air above the skin, see :mod:`medimg.oct_glands.noise`) and passes it in.
@@ -40,8 +44,14 @@ class BM3DOptions:
 
 
 def bm3d_reference(options: BM3DOptions) -> Denoiser:
-    """The ``bm3d`` package's BM3D (profile "np") with ``options``."""
-    import bm3d
+    """The ``bm3d`` package's BM3D (profile "np") with ``options``; the package is optional
+    (``pip install 'medimg[reference]'``: free for non-commercial use only)."""
+    try:
+        import bm3d
+    except ImportError:
+        raise OptionValueError(
+            expected("the bm3d package for --denoiser bm3d-reference (pip install 'medimg[reference]')", "none installed")
+        ) from None
 
     stage = bm3d.BM3DStages.ALL_STAGES if options.stage == "full" else bm3d.BM3DStages.HARD_THRESHOLDING
 
@@ -52,15 +62,47 @@ def bm3d_reference(options: BM3DOptions) -> Denoiser:
 
 
 @dataclass(frozen=True)
+class TorchBM3DOptions:
+    stage: str = "full"
+    device: str = "auto"  # auto (CUDA when available), cpu, cuda, cuda:N
+    batch_size: int = 0  # images per call; 0 = 1 on the CPU (no gain there), 8 on a GPU
+
+    def __post_init__(self) -> None:
+        from medimg.common.device import check_device_name
+
+        if self.stage not in BM3D_STAGES:
+            raise OptionValueError(expected(f"a BM3D stage among {', '.join(BM3D_STAGES)}", repr(self.stage)))
+        check_device_name(self.device)
+        if self.batch_size < 0:
+            raise OptionValueError(expected("a batch size >= 0", self.batch_size))
+
+
+def bm3d_in_torch(options: TorchBM3DOptions) -> Denoiser:
+    """:func:`medimg.common.bm3d_torch.bm3d_torch` on ``options.device``; takes (H, W) or (B, H, W)."""
+    from medimg.common.bm3d_torch import bm3d_torch
+    from medimg.common.device import resolve_device
+
+    device = resolve_device(options.device, announce=False)
+
+    def denoise(image: np.ndarray, sigma: float) -> np.ndarray:
+        return bm3d_torch(image, sigma, stage=options.stage, device=device)
+
+    denoise.batch_size = options.batch_size or (8 if device.type == "cuda" else 1)  # type: ignore[attr-defined]
+    return denoise
+
+
+@dataclass(frozen=True)
 class DenoiserEntry:
     options: type
     build: Callable[[Any], Denoiser]
+    batched: bool = False  # the denoiser also takes (B, H, W) stacks
 
 
 DENOISERS: dict[str, DenoiserEntry] = {
+    "bm3d": DenoiserEntry(TorchBM3DOptions, bm3d_in_torch, batched=True),
     "bm3d-reference": DenoiserEntry(BM3DOptions, bm3d_reference),
 }
-DEFAULT_DENOISER = "bm3d-reference"
+DEFAULT_DENOISER = "bm3d"  # ours: within 0.2 dB of the package, about 3x faster (benchmarks/bm3d_speed.py)
 
 
 def denoiser_options(name: str, **candidates: Any) -> Any:
@@ -81,16 +123,18 @@ def build_denoiser(name: str = DEFAULT_DENOISER, **options: Any) -> Denoiser:
     unknown = sorted(set(options) - known)
     if unknown:
         raise OptionValueError(expected(f"{name} options among {', '.join(sorted(known)) or '(none)'}", ", ".join(unknown)))
-    return checked(entry.build(entry.options(**options)))
+    return checked(entry.build(entry.options(**options)), batched=entry.batched)
 
 
-def checked(denoiser: Denoiser) -> Denoiser:
-    """``denoiser`` with the protocol's checks: a 2-D finite image, sigma > 0, float32 out."""
+def checked(denoiser: Denoiser, *, batched: bool = False) -> Denoiser:
+    """``denoiser`` with the protocol's checks: a 2-D image (or a (B, H, W) stack when ``batched``),
+    sigma > 0, float32 out. A batched denoiser keeps its ``batch_size``; others get 1."""
+    dims = (2, 3) if batched else (2,)
 
     def denoise(image: np.ndarray, sigma: float) -> np.ndarray:
         image = np.asarray(image, dtype=np.float32)
-        if image.ndim != 2:
-            raise InputError(expected("a 2-D image to denoise", f"shape {image.shape}"))
+        if image.ndim not in dims:
+            raise InputError(expected("a 2-D image to denoise" + (" or a stack of them" if batched else ""), f"shape {image.shape}"))
         if not (np.isfinite(sigma) and sigma > 0):
             raise InputError(expected("a noise sigma > 0", sigma))
         result = np.asarray(denoiser(image, float(sigma)), dtype=np.float32)
@@ -98,7 +142,15 @@ def checked(denoiser: Denoiser) -> Denoiser:
             raise InputError(expected(f"a denoised image of shape {image.shape}", f"{result.shape}"))
         return result
 
+    denoise.batch_size = getattr(denoiser, "batch_size", 1) if batched else 1  # type: ignore[attr-defined]
     return denoise
+
+
+def denoise_stack(denoiser: Denoiser, images: np.ndarray, sigma: float) -> np.ndarray:
+    """Denoise a (B, H, W) stack of equal-sized images: at once by a batched denoiser, else one by one."""
+    if getattr(denoiser, "batch_size", 1) > 1:
+        return denoiser(images, sigma)
+    return np.stack([denoiser(image, sigma) for image in images])
 
 
 def region_sigma(values: np.ndarray, region: np.ndarray, *, min_voxels: int = 1000) -> float | None:

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from medimg.common.cli_edge import SchedulerOption, WorkersOption, cli_command, exit_for
+from medimg.common.denoisers import DEFAULT_DENOISER
 from medimg.common.device import DEVICE_HELP
 
 app = typer.Typer(help="Fingertip OCT volume -> subcutaneous sweat glands -> 2-D pore map.", no_args_is_help=True)
@@ -41,7 +42,10 @@ MedianOption = typer.Option(0, "--median", min=0, help="Paper method: median fil
 SigmaOption = typer.Option(None, "--sigma", min=0.0, help="Noise sigma in grey levels; default: measured where --noise-region says.")
 DomainOption = typer.Option("log", "--domain", help="log: the scan is log-compressed (usual); linear: log-transform first.")
 StageOption = typer.Option("full", "--bm3d-stage", help="full (hard thresholding + Wiener) or hard (about 2x faster).")
-DenoiserOption = typer.Option("bm3d-reference", "--denoiser", help="Denoising method: bm3d-reference (the bm3d package).")
+DenoiserOption = typer.Option(
+    DEFAULT_DENOISER, "--denoiser",
+    help="Denoising method: bm3d (ours, torch: CPU or GPU, batched) or bm3d-reference (the bm3d package, non-commercial licence).",
+)
 NoiseRegionOption = typer.Option("air", "--noise-region", help=(
     "Where the noise sigma is measured when --sigma is not given: air above the skin (default; the paper's, and what the "
     "shipped network was trained with) or tissue (speckle 2-30 voxels below the surface, 3-10x the air's on real scans)."))
@@ -93,12 +97,13 @@ def denoise(
     denoiser: str = DenoiserOption,
     noise_region: str = NoiseRegionOption,
     denoise_rows: str = DenoiseRowsOption,
+    device: str = DeviceOption,
 ) -> None:
     """Stage 1: denoise every B-scan (BM3D by default) -> denoised.tif."""
     from medimg.oct_glands.pipeline import DenoiseOptions, run_denoise
 
     options = DenoiseOptions(sigma=sigma, domain=domain, stage=bm3d_stage, denoiser=denoiser, noise_region=noise_region,
-                             rows=denoise_rows)
+                             rows=denoise_rows, device=device)
     typer.echo(str(run_denoise(scan, _output_dir(output, scan, beside_input=False), axes=axes, options=options)))
 
 
@@ -233,7 +238,7 @@ def extract(
 
     options = ExtractOptions(
         denoise=DenoiseOptions(enabled=not no_denoise, sigma=sigma, domain=domain, stage=bm3d_stage, denoiser=denoiser,
-                               noise_region=noise_region, rows=denoise_rows),
+                               noise_region=noise_region, rows=denoise_rows, device=device),
         surface=SurfaceOptions(method=surface_method.value, smooth_sigma=smooth, rising_only=rising_only, median_size=median),
         inference=InferenceOptions(model=model, weights=weights, device=device, batch_size=batch_size, weighting=weighting),
         stride=stride,

@@ -260,6 +260,9 @@ class FingertipFamily:
     level_epidermis: Range | float = 155.0
     level_dermis: Range | float = 118.0
     level_duct: Range | float = 198.0
+    # When set, the duct level is drawn relative to the stratum corneum it runs through:
+    # level_duct = level_stratum_corneum + duct_above_sc (``level_duct`` is then not used).
+    duct_above_sc: Range | float | None = None
     level_duct_in_epidermis: Range | float = 8.0
     level_vessel: Range | float = 45.0
     level_collagen: Range | float = 55.0
@@ -322,6 +325,8 @@ class FingertipFamily:
         vessels = self._sample_vessels(rng, shape)
         seeds = {name: new_seed(rng) for name in _NOISE_SEEDS}
         params = sample_fields(self, FingertipParams, rng, shape=shape, warps=warps, vessels=vessels, ducts=(), **seeds)
+        if self.duct_above_sc is not None:
+            params = dataclasses.replace(params, level_duct=params.level_stratum_corneum + draw(self.duct_above_sc, rng))
         # Pores go on the crests of this very fingerprint, so the ridges are drawn first.
         sites = self._sample_pore_sites(rng, _ridge_phase(params))
         return dataclasses.replace(params, ducts=tuple(self._sample_duct(rng, y, x) for y, x in sites))
@@ -811,7 +816,8 @@ SPEC_FAMILY = FingertipFamily(
 #: but brightness, display range, duct pitch and artefact rows *disjoint* from SPEC_FAMILY's, so
 #: that SPEC_FAMILY is a held-out family of settings never trained on: every level here is brighter
 #: (SC 44-85 against 28-44, epidermis 76-160 against 50-75, display gain 0.35-1.1 against 0.2-0.3;
-#: only the duct level ranges touch, 100-200 against 58-115, to keep faint ducts in training),
+#: the duct's contrast is drawn above the stratum corneum it runs through, 12-90 levels, the
+#: faint half of the range as likely as the bright one; SPEC_FAMILY's ducts stand 14-87 above theirs),
 #: ducts coil tighter (pitch 6-12 against 12-20) and the fixed-pattern rows have other levels.
 #: The surface sits near the top so that the volumes stay small: the network sees only the
 #: surface-anchored blocks, where depth in the B-scan does not show.
@@ -830,7 +836,7 @@ WIDE_FAMILY = FingertipFamily(
     dermis_decay=Uniform(0.3, 1.2),
     display_decades=Uniform(3.0, 5.0),
     attenuation=Uniform(0.0, 0.12),
-    level_duct=Uniform(100.0, 200.0),
+    duct_above_sc=Uniform(12.0, 90.0),
     level_duct_in_epidermis=Uniform(0.0, 12.0),
     level_vessel=Uniform(25.0, 60.0),
     level_collagen=Uniform(20.0, 60.0),

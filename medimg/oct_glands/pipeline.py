@@ -32,6 +32,7 @@ from medimg.common.report import RunReport
 from medimg.common.tables import write_csv
 from medimg.common.tiling import tile_reader
 from medimg.common.volumes import read_volume, read_volume_metadata, write_volume
+from medimg.common.denoisers import DEFAULT_DENOISER
 from medimg.oct_glands.denoise import check_rows, denoise_volume
 from medimg.oct_glands.bscan_overlay import bscan_overlay
 from medimg.oct_glands.enface import draw_pores, fingerprint_image
@@ -63,9 +64,10 @@ class DenoiseOptions:
     sigma: float | None = None
     domain: str = "log"
     stage: str = "full"
-    denoiser: str = "bm3d-reference"
+    denoiser: str = DEFAULT_DENOISER
     noise_region: str = DEFAULT_NOISE_REGION  # where sigma is measured when not given: air above the skin, or tissue
     rows: str = "tissue"  # the rows the ROIs read (see denoise_volume), or "all"
+    device: str = "auto"  # where a torch denoiser runs
 
     def __post_init__(self) -> None:  # bad options fail once, before any scan is read
         from medimg.common.denoisers import denoiser_options
@@ -78,7 +80,7 @@ class DenoiseOptions:
 
         check_domain(self.domain)
         check_rows(self.rows)
-        denoiser_options(self.denoiser, stage=self.stage)
+        denoiser_options(self.denoiser, stage=self.stage, device=self.device)
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ def _progress(description: str):
 def run_denoise(scan: Path, output_dir: Path, *, axes: str, options: DenoiseOptions) -> Path:
     volume = load_scan(scan, axes=axes, require_block=False)
     denoised = denoise_volume(volume, sigma=options.sigma, domain=options.domain, stage=options.stage, denoiser=options.denoiser,
-                              noise_region=options.noise_region, rows=options.rows,
+                              noise_region=options.noise_region, rows=options.rows, device=options.device,
                               progress=_progress(options.denoiser))
     return write_volume(output_dir / "denoised.tif", denoised, inputs=[scan])
 
@@ -254,7 +256,7 @@ def extract(
         with clock.stage("denoise"):
             d = options.denoise
             volume = denoise_volume(volume, sigma=d.sigma, domain=d.domain, stage=d.stage, denoiser=d.denoiser, noise_region=d.noise_region, rows=d.rows,
-                                    progress=_progress(d.denoiser))
+                                    device=d.device, progress=_progress(d.denoiser))
     with clock.stage("surface"):
         surface = detect_surface(volume, **asdict(options.surface))
     with clock.stage("crop"):

@@ -122,7 +122,7 @@ def test_a_bad_weights_file_stops_a_batch_at_once_and_writes_nothing(tmp_path, t
 def test_a_bad_option_is_told_once_before_any_scan_is_read(tmp_path, toy_scan):
     result = _run("oct", "extract", toy_scan, toy_scan, "--denoiser", "nlm", "--device", "cpu")
     assert result.exit_code == 2  # a bad option value is a usage error
-    assert result.stderr.splitlines() == ["Error: expected a denoiser among bm3d-reference, got 'nlm'"]
+    assert result.stderr.splitlines() == ["Error: expected a denoiser among bm3d, bm3d-reference, got 'nlm'"]
     result = _run("oct", "extract", toy_scan, "--axes", "QQQ")
     assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1
     result = _run("oct", "denoise", toy_scan, "--denoise-rows", "some", "-o", tmp_path / "d")

@@ -40,7 +40,7 @@ def test_bad_options_are_refused():
         denoise_volume(volume, sigma=1, domain="db")
     with pytest.raises(InputError, match="expected a uint8 volume"):
         denoise_volume(volume.astype(np.float32), sigma=1)
-    with pytest.raises(InputError, match="expected a denoiser among bm3d-reference, got 'nlm'"):
+    with pytest.raises(InputError, match="expected a denoiser among bm3d, bm3d-reference, got 'nlm'"):
         denoise_volume(volume, sigma=1, denoiser="nlm")
     with pytest.raises(InputError, match="expected a BM3D stage among full, hard"):
         denoise_volume(volume, sigma=1, stage="soft")

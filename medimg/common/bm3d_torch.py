@@ -1,0 +1,310 @@
+"""BM3D in torch: block matching, collaborative 3-D transform, hard thresholding, then Wiener.
+
+Dabov, Foi, Katkovnik, Egiazarian, "Image denoising by sparse 3-D transform-domain collaborative
+filtering", IEEE TIP 16(8), 2007: 8 x 8 blocks, up to 16 per group for the hard thresholding
+(2-D bior1.5 transform, threshold 2.7 sigma) and 32 for the Wiener stage (2-D DCT), a Haar
+transform along each group, Kaiser-windowed aggregation. Where the ``bm3d`` package's "np" profile
+takes a reference block every 3 pixels and searches 39 x 39, this takes one every 4 and searches
+35 x 35: about 3x faster on two CPU cores for 0.02-0.17 dB less PSNR on photos and OCT B-scans
+(``benchmarks/bm3d_speed.py``). Everything is batched tensors, so one code path runs on the CPU
+and on a GPU, over a batch of equal-sized images at once:
+
+* Block matching by displacement: for each displacement in the window the squared difference of
+  the image and its shifted copy is summed over 8 x 8 blocks at the reference stride, which gives
+  every reference block's distance to every candidate at once; ``topk`` keeps the nearest.
+* The 2-D transform of every block of the image is computed once; groups are gathered from it
+  and transformed along the group by one GEMM with an orthonormal Haar matrix (group sizes are
+  powers of two: the number of candidates within the distance threshold, rounded down).
+* Aggregation is one ``index_add_`` of Kaiser-windowed, weighted block estimates and weights.
+
+Images are float32 in the unit range (sigma in the same units). Each stage reflects the image by
+up to ``step - 1`` pixels at the bottom and right so that its reference grid ends on the last block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from medimg.common.errors import InputError, expected
+
+BLOCK = 8
+STEP = 3
+SEARCH = 39  # the bm3d package's search window side
+
+
+@dataclass(frozen=True)
+class BM3DParameters:
+    """Thresholds in units of sigma; distance thresholds as the ``bm3d`` package states them
+    (mean squared difference per pixel on a 0-255 scale)."""
+
+    hard_threshold: float = 2.7  # lambda_3D
+    max_group_hard: int = 16
+    max_group_wiener: int = 32
+    match_threshold_hard: float = 3000.0
+    match_threshold_wiener: float = 400.0
+    kaiser_beta: float = 2.0
+    wiener_noise_scale: float = 1.0  # W = B^2 / (B^2 + scale * sigma^2)
+    hard_transform: str = "bior1.5"  # 2-D block transform of the hard-thresholding stage: "dct" or "bior1.5"
+    step_hard: int = 4  # pixels between reference blocks (the package: 3)
+    step_wiener: int = 4
+    search_window: int = 35  # odd side of the search window, centred on the reference block
+    chunk_refs: int = 0  # reference blocks filtered at once; 0 = 512 on a CPU (stays in cache), 32768 on a GPU
+
+
+def bm3d_torch(images, sigma: float, *, stage: str = "full", parameters: BM3DParameters = BM3DParameters(), device=None):
+    """Denoise a batch of equal-sized images with BM3D.
+
+    Parameters
+    ----------
+    images : (B, H, W) or (H, W) ndarray or tensor of float32, H and W >= 8
+    sigma : float > 0, standard deviation of the additive white noise, in the images' units
+    stage : "full" (hard thresholding, then Wiener on its estimate) or "hard" (hard thresholding only)
+    device : torch device to run on; None = where ``images`` are (CPU for arrays)
+
+    Returns
+    -------
+    denoised : same shape as ``images``, float32 (a tensor when given a tensor, else an ndarray)
+    """
+    import torch
+
+    as_array = not isinstance(images, torch.Tensor)
+    batch = torch.as_tensor(np.asarray(images, dtype=np.float32) if as_array else images, dtype=torch.float32)
+    if device is not None:
+        batch = batch.to(device)
+    squeeze = batch.ndim == 2
+    if squeeze:
+        batch = batch[None]
+    height, width = batch.shape[-2:]
+    if batch.ndim != 3 or min(height, width) < BLOCK:
+        raise InputError(expected(f"images (B, H, W) or (H, W) of at least {BLOCK} x {BLOCK} pixels", f"shape {tuple(batch.shape)}"))
+    if parameters.chunk_refs == 0:
+        parameters = replace(parameters, chunk_refs=32768 if batch.device.type == "cuda" else 512)
+    with torch.no_grad():
+        padded = _pad_to_grid(batch, parameters.step_hard)
+        basic = _collaborative_filter(padded, padded, sigma, parameters, wiener=False)[:, :height, :width]
+        if stage == "hard":
+            result = basic
+        else:
+            step = parameters.step_wiener
+            result = _collaborative_filter(_pad_to_grid(batch, step), _pad_to_grid(basic, step), sigma, parameters, wiener=True)
+            result = result[:, :height, :width]
+    if squeeze:
+        result = result[0]
+    return result.cpu().numpy() if as_array else result
+
+
+def _pad_to_grid(batch, step: int):
+    """Reflect the bottom and right so that (size - BLOCK) is a multiple of ``step``."""
+    import torch.nn.functional as F
+
+    height, width = batch.shape[-2:]
+    pad_h = (-(height - BLOCK)) % step
+    pad_w = (-(width - BLOCK)) % step
+    if pad_h == 0 and pad_w == 0:
+        return batch
+    mode = "reflect" if min(height, width) > 2 else "replicate"
+    return F.pad(batch[:, None], (0, pad_w, 0, pad_h), mode=mode)[:, 0]
+
+
+# ---- transforms -----------------------------------------------------------------------------------
+
+
+def _dct_matrix(n: int) -> np.ndarray:
+    k = np.arange(n)[:, None]
+    i = np.arange(n)[None, :]
+    matrix = np.cos(np.pi * (2 * i + 1) * k / (2 * n)) * np.sqrt(2.0 / n)
+    matrix[0] /= np.sqrt(2.0)
+    return matrix
+
+
+#: CDF biorthogonal 1.5 analysis filters (low-pass: B-spline Haar with five vanishing moments of
+#: its dual; high-pass: Haar), the 2-D transform of the original BM3D's hard-thresholding stage
+_BIOR15_LOW = np.array([3, -3, -22, 22, 128, 128, 22, -22, -3, 3]) * np.sqrt(2.0) / 128.0
+_BIOR15_HIGH = np.array([0, 0, 0, 0, -1, 1, 0, 0, 0, 0]) * np.sqrt(2.0) / 2.0
+
+
+def _bior15_matrix(n: int) -> np.ndarray:
+    """Full periodic bior1.5 wavelet decomposition of length n (a power of two) as a matrix whose
+    rows are normalised to unit norm, so that white noise of std sigma stays sigma per coefficient.
+    Coefficient order: coarsest approximation, then details from coarse to fine."""
+
+    def analysis(length: int) -> tuple[np.ndarray, np.ndarray]:
+        low, high = np.zeros((length // 2, length)), np.zeros((length // 2, length))
+        for k in range(length // 2):
+            for j in range(len(_BIOR15_LOW)):
+                column = (2 * k + 5 - j) % length
+                low[k, column] += _BIOR15_LOW[j]
+                high[k, column] += _BIOR15_HIGH[j]
+        return low, high
+
+    rows, approximation, length = [], np.eye(n), n
+    while length > 1:
+        low, high = analysis(length)
+        rows.insert(0, high @ approximation)
+        approximation, length = low @ approximation, length // 2
+    matrix = np.vstack([approximation, *rows])
+    return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+
+
+def _haar_matrix(n: int) -> np.ndarray:
+    """Orthonormal Haar transform of length n (a power of two), rows are the basis."""
+    if n == 1:
+        return np.ones((1, 1))
+    half = _haar_matrix(n // 2)
+    top = np.kron(half, [1.0, 1.0])
+    bottom = np.kron(np.eye(n // 2), [1.0, -1.0])
+    return np.vstack([top, bottom]) / np.sqrt(2.0)
+
+
+def _kaiser_window(beta: float) -> np.ndarray:
+    window = np.kaiser(BLOCK, beta)
+    return np.outer(window, window)
+
+
+# ---- block matching ---------------------------------------------------------------------------------
+
+
+def _match_blocks(guide, *, max_group: int, threshold: float, search: int = SEARCH, step: int = STEP):
+    """Nearest blocks of every reference block, by sum of squared differences in ``guide``.
+
+    guide : (B, H, W) tensor with (H - BLOCK) and (W - BLOCK) multiples of ``step``
+
+    Returns
+    -------
+    positions : (B, R, max_group) int64, flat index y * W + x of each matched block's top-left corner
+        (nearest first; the reference block itself first), R = reference blocks per image
+    sizes : (B, R) int64, the group size to use (a power of two)
+    """
+    import torch
+    import torch.nn.functional as F
+
+    n_batch, height, width = guide.shape
+    radius = search // 2
+    padded = F.pad(guide, (radius, radius, radius, radius))
+    ref_y = torch.arange(0, height - BLOCK + 1, step, device=guide.device)
+    ref_x = torch.arange(0, width - BLOCK + 1, step, device=guide.device)
+    n_ry, n_rx = len(ref_y), len(ref_x)
+    offsets = torch.arange(-radius, radius + 1, device=guide.device)
+    distances = torch.empty((n_batch, search, search, n_ry, n_rx), device=guide.device)
+    valid_x = ((ref_x[None, :] + offsets[:, None]) >= 0) & ((ref_x[None, :] + offsets[:, None]) <= width - BLOCK)  # (dx, rx)
+    for row, dy in enumerate(offsets.tolist()):
+        rows = padded[:, radius + dy : radius + dy + height]  # (B, H, W + 2r)
+        shifted = rows.unfold(2, width, 1)  # (B, H, search, W): shifted[..., k, x] = image(y + dy, x + k - r)
+        squared = (guide[:, :, None, :] - shifted).square_()
+        row_sums = _window_sums(squared, 1, step)  # (B, n_ry, search, W)
+        block_sums = _window_sums(row_sums, 3, step)  # (B, n_ry, search, n_rx)
+        distances[:, row] = block_sums.permute(0, 2, 1, 3)
+        valid_y = ((ref_y + dy) >= 0) & ((ref_y + dy) <= height - BLOCK)  # (ry,)
+        invalid = ~(valid_y[None, :, None] & valid_x[:, None, :])  # (dx, ry, rx)
+        distances[:, row].masked_fill_(invalid[None], float("inf"))
+    distances = distances.reshape(n_batch, search * search, n_ry * n_rx)
+    centre = (search * search) // 2
+    distances[:, centre] = -1.0  # the reference block always leads its own group
+    nearest, which = torch.topk(distances, max_group, dim=1, largest=False, sorted=True)  # (B, K, R)
+    within = (nearest <= threshold).sum(dim=1).clamp_(min=1)
+    sizes = torch.pow(2, torch.floor(torch.log2(within.float()))).long()
+    dy = which // search - radius
+    dx = which % search - radius
+    ys = ref_y.repeat_interleave(n_rx)[None, None, :] + dy
+    xs = ref_x.repeat(n_ry)[None, None, :] + dx
+    positions = (ys * width + xs).permute(0, 2, 1).contiguous()  # (B, R, K)
+    return positions, sizes
+
+
+def _window_sums(values, dim: int, step: int):
+    """Sums of BLOCK consecutive entries along ``dim`` at every ``step`` (the size along ``dim``
+    minus BLOCK is a multiple of ``step``). When ``step`` divides BLOCK, each window is the sum of
+    BLOCK / step contiguous chunks, which reads every entry once instead of BLOCK / step times."""
+    if BLOCK % step:
+        return values.unfold(dim, BLOCK, step).sum(-1)
+    size = values.shape[dim]
+    chunks = values.reshape(*values.shape[:dim], size // step, step, *values.shape[dim + 1 :]).sum(dim + 1)
+    per_window = BLOCK // step
+    n_windows = (size - BLOCK) // step + 1
+    sums = chunks.narrow(dim, 0, n_windows).clone()
+    for k in range(1, per_window):
+        sums += chunks.narrow(dim, k, n_windows)
+    return sums
+
+
+# ---- collaborative filtering ------------------------------------------------------------------------
+
+
+def _all_block_spectra(images, forward):
+    """2-D DCT of every BLOCK x BLOCK block: (B, H * W, 64); rows past the last block are unused zeros."""
+    import torch.nn.functional as F
+
+    n_batch, height, width = images.shape
+    blocks = F.unfold(images[:, None], BLOCK)  # (B, 64, (H-7)*(W-7))
+    n_y, n_x = height - BLOCK + 1, width - BLOCK + 1
+    spectra = forward @ blocks  # (B, 64, n_y * n_x)
+    spectra = spectra.reshape(n_batch, BLOCK * BLOCK, n_y, n_x)
+    spectra = F.pad(spectra, (0, width - n_x, 0, height - n_y))
+    return spectra.reshape(n_batch, BLOCK * BLOCK, height * width).transpose(1, 2)
+
+
+def _collaborative_filter(noisy, guide, sigma: float, parameters: BM3DParameters, *, wiener: bool):
+    """One BM3D stage: match in ``guide``, filter groups of ``noisy`` (and of ``guide`` for Wiener)."""
+    import torch
+    import torch.nn.functional as F
+
+    device = noisy.device
+    n_batch, height, width = noisy.shape
+    max_group = parameters.max_group_wiener if wiener else parameters.max_group_hard
+    step = parameters.step_wiener if wiener else parameters.step_hard
+    match_threshold = (parameters.match_threshold_wiener if wiener else parameters.match_threshold_hard) * BLOCK * BLOCK / 255.0**2
+    positions, sizes = _match_blocks(guide, max_group=max_group, threshold=match_threshold, search=parameters.search_window, step=step)
+
+    forward_1d = _dct_matrix(BLOCK) if wiener or parameters.hard_transform == "dct" else _bior15_matrix(BLOCK)
+    forward = torch.as_tensor(np.kron(forward_1d, forward_1d), dtype=torch.float32, device=device)  # on row-major blocks
+    inverse = torch.as_tensor(np.kron(*[np.linalg.inv(forward_1d)] * 2), dtype=torch.float32, device=device)
+    noisy_spectra = _all_block_spectra(noisy, forward)
+    guide_spectra = _all_block_spectra(guide, forward) if wiener else None
+    window = torch.as_tensor(_kaiser_window(parameters.kaiser_beta), dtype=torch.float32, device=device).reshape(-1)
+    block_offsets = (torch.arange(BLOCK, device=device)[:, None] * width + torch.arange(BLOCK, device=device)[None, :]).reshape(-1)
+
+    numerator = torch.zeros(n_batch * height * width, device=device)
+    # The weights' sum needs no per-pixel scatter: each block adds its weight times the window, so
+    # the sum is the map of block weights (at their top-left corners) convolved with the window.
+    block_weights = torch.zeros(n_batch * height * width, device=device)
+    image_start = (torch.arange(n_batch, device=device) * height * width)[:, None]
+    flat_sizes = sizes.reshape(-1)
+    flat_positions = (positions + image_start[:, :, None]).reshape(-1, max_group)
+    flat_noisy = noisy_spectra.reshape(-1, BLOCK * BLOCK)
+    flat_guide = guide_spectra.reshape(-1, BLOCK * BLOCK) if wiener else None
+    threshold = parameters.hard_threshold * sigma
+    noise_power = parameters.wiener_noise_scale * sigma**2
+    size = 1
+    while size <= max_group:
+        refs = torch.nonzero(flat_sizes == size).reshape(-1)
+        haar = torch.as_tensor(_haar_matrix(size), dtype=torch.float32, device=device)
+        for start in range(0, len(refs), parameters.chunk_refs):
+            chunk = refs[start : start + parameters.chunk_refs]
+            members = flat_positions[chunk, :size].T.contiguous()  # (s, M): group member k of each reference
+            n_refs = members.shape[1]
+
+            def along_group(spectra):  # (s, M, 64) -> the Haar transform along s, one GEMM
+                return (haar @ spectra.reshape(size, -1)).reshape(size, n_refs, BLOCK * BLOCK)
+
+            group = along_group(flat_noisy[members])
+            if wiener:
+                power = along_group(flat_guide[members]).square_()
+                gain = power.div_(power + noise_power)
+                group *= gain
+                weight = 1.0 / (sigma**2 * gain.square_().sum(dim=(0, 2)).clamp_(min=1e-12))
+            else:
+                keep = group.abs() >= threshold
+                group *= keep
+                weight = 1.0 / (sigma**2 * keep.sum(dim=(0, 2)).clamp_(min=1).float())
+            group = (haar.T @ group.reshape(size, -1)).reshape(size * n_refs, BLOCK * BLOCK)
+            estimates = (group @ inverse.T).reshape(size, n_refs, BLOCK * BLOCK)  # pixel blocks
+            estimates *= weight[:, None] * window
+            numerator.index_add_(0, (members[:, :, None] + block_offsets).reshape(-1), estimates.reshape(-1))
+            block_weights.index_add_(0, members.reshape(-1), weight.expand(size, n_refs).reshape(-1))
+        size *= 2
+    kernel = window.reshape(1, 1, BLOCK, BLOCK).flip(-1, -2)
+    block_weights = F.pad(block_weights.reshape(n_batch, 1, height, width), (BLOCK - 1, 0, BLOCK - 1, 0))
+    denominator = F.conv2d(block_weights, kernel).reshape(-1)
+    return (numerator / denominator.clamp_(min=1e-20)).reshape(n_batch, height, width)
