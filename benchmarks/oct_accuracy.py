@@ -1,7 +1,7 @@
 """Accuracy of the shipped (or given) weights on phantoms of a family, against plain thresholding.
 
     python benchmarks/oct_accuracy.py [--style spec] [--seeds 401,402] [--shape 128,400,128]
-                                      [--weights W] [--noise-region air] [--surface-method paper]
+                                      [--weights W] [--noise-region air] [--surface-method paper] [--tiling band]
 
 For each phantom of ``--style`` (medimg.oct_glands.phantom.STYLES; ``spec`` is the held-out
 family of the shipped weights, ``wide`` the family they were trained on): the full ``extract``
@@ -41,12 +41,13 @@ def main() -> None:
     parser.add_argument("--noise-region", default=None, help="default: the pipeline's")
     parser.add_argument("--surface-method", default="robust")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--tiling", default="paper", help="paper (80^3 blocks at stride 40) or band (the fast path's tiles)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the Otsu-of-the-raw-volume baseline")
     args = parser.parse_args()
     shape = tuple(int(v) for v in args.shape.split(","))
     denoise = DenoiseOptions() if args.noise_region is None else DenoiseOptions(noise_region=args.noise_region)
     options = ExtractOptions(denoise=denoise, surface=SurfaceOptions(method=args.surface_method),
-                             inference=InferenceOptions(weights=args.weights, device=args.device))
+                             inference=InferenceOptions(weights=args.weights, device=args.device), tiling=args.tiling)
     methods = ("network",) if args.no_baseline else ("network", "otsu_raw")
     totals = {name: [ConfusionCounts(0, 0, 0, 0), 0, 0, 0, 0] for name in methods}
     surface_hits = surface_total = 0
@@ -81,7 +82,7 @@ def main() -> None:
             print(json.dumps(row), flush=True)
     for name, (counts, correct, true, wrong, predicted) in totals.items():
         print(json.dumps({"pooled": name, "style": args.style, "weights": str(args.weights or "shipped"),
-                          "noise_region": denoise.noise_region, "dice": round(counts.dice, 4), "iou": round(counts.iou, 4),
+                          "noise_region": denoise.noise_region, "tiling": args.tiling, "dice": round(counts.dice, 4), "iou": round(counts.iou, 4),
                           "RT": round(correct / true, 4), "RF": round(wrong / predicted, 4) if predicted else None,
                           "true_pores": true, "predicted_pores": predicted,
                           "surface_within_5px": round(surface_hits / surface_total, 4)}))

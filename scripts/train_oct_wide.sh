@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Candidate OCT weights for real scans (issue 10), not shipped yet: see "Candidate" in medimg/weights/oct_light.md.
+# The shipped OCT weights (medimg/weights/oct_light.safetensors, card oct_light.md), trained for real scans (issue 10).
 #   bash scripts/train_oct_wide.sh [RUN_DIR]          (TRAIN=0: only write and denoise the data)
-# Volumes are denoised with the tissue-speckle sigma; use the weights with `extract --noise-region tissue`.
+# Volumes are denoised with the tissue-speckle sigma, as `extract` does by default (--noise-region tissue).
 # Training phantoms: the `wide` family (medimg.oct_glands.phantom.WIDE_FAMILY), seeds 301-312.
 # The model card's held-out family is `spec` (SPEC_FAMILY), whose brightness, display range, duct
 # pitch and artefact rows the wide family never draws: benchmarks/oct_accuracy.py --style spec.

@@ -160,7 +160,10 @@ class LazyModel:
 
             device = resolve_device(self.device_name)
             model = load_model(self.weights, arch=self.arch, group=self.group)
-            self._predict = network_predictor(model.network, device, batch_size=self.batch_size, channels_last=self.channels_last)
+            from medimg.common.batchnorm_folding import fold_batchnorm
+
+            self._predict = network_predictor(fold_batchnorm(model.network), device, batch_size=self.batch_size,
+                                              channels_last=self.channels_last)
             self._model, self.device = model, str(device)
             from medimg.common import console
 

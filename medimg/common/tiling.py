@@ -84,22 +84,55 @@ def importance_map(tile_shape: Sequence[int], weighting: str = "gaussian") -> np
     return np.maximum(weights, np.float32(_MIN_IMPORTANCE))
 
 
-def tile_reader(volume: np.ndarray, starts: np.ndarray, tile_shape: Sequence[int]) -> Callable[[slice], np.ndarray]:
+def tile_shapes(tile_shape: Sequence[int] | np.ndarray, count: int, ndim: int) -> np.ndarray:
+    """One shape per tile: ``tile_shape`` repeated ``count`` times, or checked when it already
+    holds one row per tile.
+
+    Returns
+    -------
+    shapes : (count, ndim) ndarray of int64
+    """
+    shapes = np.asarray(tile_shape, dtype=np.int64)
+    if shapes.ndim == 1:
+        shapes = np.tile(shapes, (count, 1))
+    if shapes.shape != (count, ndim) or (shapes < 1).any():
+        raise InputError(expected(f"a tile shape of {ndim} sizes >= 1, or one per tile ({count}, {ndim})", f"{np.asarray(tile_shape).tolist()}"))
+    return shapes
+
+
+def tile_reader(volume: np.ndarray, starts: np.ndarray, tile_shape: Sequence[int] | np.ndarray) -> Callable[[slice], np.ndarray]:
     """``read(batch) -> (b, *tile_shape)`` tiles of ``volume`` at ``starts[batch]``; a tile that runs
-    past the volume (a volume smaller than the tile) is completed by repeating the edge."""
-    tile_shape = tuple(int(n) for n in tile_shape)
+    past the volume (a volume smaller than the tile) is completed by repeating the edge.
+    ``tile_shape`` may hold one shape per tile (``(N, ndim)``); the tiles of one batch then share one."""
+    starts = np.asarray(starts, dtype=np.int64).reshape(-1, volume.ndim)
+    shapes = tile_shapes(tile_shape, len(starts), volume.ndim)
 
     def read(batch: slice) -> np.ndarray:
         tiles = []
-        for start in starts[batch]:
-            window = tuple(slice(int(s), int(s) + t) for s, t in zip(start, tile_shape))
+        for start, shape in zip(starts[batch], shapes[batch]):
+            shape = tuple(int(n) for n in shape)
+            window = tuple(slice(int(s), int(s) + t) for s, t in zip(start, shape))
             tile = np.asarray(volume[window])
-            if tile.shape != tile_shape:
-                tile = np.pad(tile, [(0, t - n) for t, n in zip(tile_shape, tile.shape)], mode="edge")
+            if tile.shape != shape:
+                tile = np.pad(tile, [(0, t - n) for t, n in zip(shape, tile.shape)], mode="edge")
             tiles.append(tile)
-        return np.stack(tiles) if tiles else np.empty((0, *tile_shape), dtype=volume.dtype)
+        if not tiles:
+            return np.empty((0, *(int(n) for n in shapes[0])) if len(shapes) else (0,), dtype=volume.dtype)
+        if len({tile.shape for tile in tiles}) > 1:
+            raise InputError(expected("tiles of one shape within a batch", f"{sorted({tile.shape for tile in tiles})}"))
+        return np.stack(tiles)
 
     return read
+
+
+def uniform_batches(shapes: np.ndarray, batch_size: int) -> list[slice]:
+    """Consecutive runs of at most ``batch_size`` tiles that share one shape (a network batch is one array)."""
+    batches, first = [], 0
+    for index in range(1, len(shapes) + 1):
+        if index == len(shapes) or index - first == batch_size or not np.array_equal(shapes[index], shapes[first]):
+            batches.append(slice(first, index))
+            first = index
+    return batches
 
 
 def _add_channel(tiles: np.ndarray) -> np.ndarray:
@@ -116,7 +149,7 @@ def merge_tiles(
     read_tiles: Callable[[slice], np.ndarray],
     starts: np.ndarray,
     shape: Sequence[int],
-    tile_shape: Sequence[int],
+    tile_shape: Sequence[int] | np.ndarray,
     *,
     predictor: Predictor,
     prepare: Callable[[np.ndarray], np.ndarray] = _add_channel,
@@ -135,6 +168,8 @@ def merge_tiles(
         (see :func:`tile_reader`; a stage may read them from a file instead)
     starts : (N, ndim) ndarray of int, tile corners in ``shape``'s coordinates
     shape : the output's spatial shape
+    tile_shape : the shape of every tile, or (N, ndim) one per tile (fully convolutional
+        networks); consecutive tiles of one shape are predicted together
     predictor : network input ``(b, C, ...)`` float32 -> logits ``(b, K, ...)``
     prepare : tiles -> network input (default: float32 with a channel axis); where the pipeline
         normalises intensities
@@ -149,32 +184,35 @@ def merge_tiles(
     logits : (K, *shape) ndarray of float32
     """
     shape = tuple(int(n) for n in shape)
-    tile_shape = tuple(int(n) for n in tile_shape)
     starts = np.asarray(starts, dtype=np.int64).reshape(-1, len(shape))
     if batch_size < 1:
         raise InputError(expected("a batch size >= 1", batch_size))
-    weights = importance_map(tile_shape, weighting)
+    shapes = tile_shapes(tile_shape, len(starts), len(shape))
+    importance: dict[tuple[int, ...], np.ndarray] = {}
     total: np.ndarray | None = None
     weight_sum = np.zeros(shape, dtype=np.float32)
-    batches = [slice(i, min(i + batch_size, len(starts))) for i in range(0, len(starts), batch_size)]
-    for batch in progress(batches):
+    for batch in progress(uniform_batches(shapes, batch_size)):
+        tile = tuple(int(n) for n in shapes[batch.start])
+        if tile not in importance:
+            importance[tile] = importance_map(tile, weighting)
+        weights = importance[tile]
         network_input = prepare(read_tiles(batch))
         extent = network_input.shape[2:]
         logits = predictor(_pad_to_divisor(network_input, divisor) if divisor > 1 else network_input)
         logits = np.asarray(logits, dtype=np.float32)
         count = batch.stop - batch.start
         if restore is None and logits.ndim != len(shape) + 2:
-            raise ModelError(expected(f"logits of shape ({count}, K, {', '.join(map(str, tile_shape))})", f"{logits.shape}"))
+            raise ModelError(expected(f"logits of shape ({count}, K, {', '.join(map(str, tile))})", f"{logits.shape}"))
         if restore is not None:
             logits = np.asarray(restore(logits), dtype=np.float32)
         else:
             logits = logits[(slice(None), slice(None), *(slice(0, n) for n in extent))]
-        if logits.ndim != len(shape) + 2 or logits.shape[0] != count or logits.shape[2:] != tile_shape:
-            raise ModelError(expected(f"logits of shape ({count}, K, {', '.join(map(str, tile_shape))})", f"{logits.shape}"))
+        if logits.ndim != len(shape) + 2 or logits.shape[0] != count or logits.shape[2:] != tile:
+            raise ModelError(expected(f"logits of shape ({count}, K, {', '.join(map(str, tile))})", f"{logits.shape}"))
         if total is None:
             total = np.zeros((logits.shape[1], *shape), dtype=np.float32)
         for start, tile_logits in zip(starts[batch], logits):
-            inside = tuple(slice(int(s), min(int(s) + t, n)) for s, t, n in zip(start, tile_shape, shape))
+            inside = tuple(slice(int(s), min(int(s) + t, n)) for s, t, n in zip(start, tile, shape))
             local = tuple(slice(0, region.stop - region.start) for region in inside)
             total[(slice(None), *inside)] += tile_logits[(slice(None), *local)] * weights[local]
             weight_sum[inside] += weights[local]

@@ -37,7 +37,7 @@ SHIPPED: dict[str, ShippedWeights] = {
     "oct-light": ShippedWeights(
         name="oct-light",
         filename="oct_light.safetensors",
-        sha256="1cada6f044b398550f81ba9181b8bd102dccf0ad07c55cbb01ca3d4277242ac6",
+        sha256="f81ccb52f2aa6389a086425bd8a477f40eb2c27fae6d2137f176e1fb1866d7ab",
         arch="oct-light",
         card="oct_light.md",
     ),

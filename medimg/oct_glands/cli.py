@@ -11,6 +11,7 @@ import typer
 from medimg.common.cli_edge import SchedulerOption, WorkersOption, cli_command, exit_for
 from medimg.common.denoisers import DEFAULT_DENOISER
 from medimg.common.device import DEVICE_HELP
+from medimg.oct_glands.noise import DEFAULT_NOISE_REGION
 
 app = typer.Typer(help="Fingertip OCT volume -> subcutaneous sweat glands -> 2-D pore map.", no_args_is_help=True)
 
@@ -46,9 +47,9 @@ DenoiserOption = typer.Option(
     DEFAULT_DENOISER, "--denoiser",
     help="Denoising method: bm3d (ours, torch: CPU or GPU, batched) or bm3d-reference (the bm3d package, non-commercial licence).",
 )
-NoiseRegionOption = typer.Option("air", "--noise-region", help=(
-    "Where the noise sigma is measured when --sigma is not given: air above the skin (default; the paper's, and what the "
-    "shipped network was trained with) or tissue (speckle 2-30 voxels below the surface, 3-10x the air's on real scans)."))
+NoiseRegionOption = typer.Option(DEFAULT_NOISE_REGION, "--noise-region", help=(
+    "Where the noise sigma is measured when --sigma is not given: tissue (default; the speckle 2-30 voxels below the "
+    "surface, 3-10x the air's on real scans, what the shipped network was trained with) or air above the skin (the paper's)."))
 DenoiseRowsOption = typer.Option("tissue", "--denoise-rows", help=(
     "tissue (default): denoise only the rows the network reads, from just above the surface to the ROI's depth below it; "
     "all: every row of every B-scan (about twice the time on a 500-deep scan)."))
@@ -221,6 +222,7 @@ def extract(
     rising_only: bool = RisingOption,
     median: int = MedianOption,
     stride: int = StrideOption,
+    tiling: str = typer.Option("paper", "--tiling", help="paper: overlapping 80^3 blocks at --stride; band: tiles over the surface band, each voxel predicted about once (~2-3x faster)."),
     model: Optional[str] = NetworkOption,
     weights: Optional[Path] = WeightsOption,
     device: str = DeviceOption,
@@ -242,6 +244,7 @@ def extract(
         surface=SurfaceOptions(method=surface_method.value, smooth_sigma=smooth, rising_only=rising_only, median_size=median),
         inference=InferenceOptions(model=model, weights=weights, device=device, batch_size=batch_size, weighting=weighting),
         stride=stride,
+        tiling=tiling,
         threshold=value,
         min_size=min_size,
         connectivity=connectivity,

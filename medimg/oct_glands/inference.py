@@ -78,6 +78,7 @@ def predict_probability(
     volume_shape: tuple[int, int, int],
     *,
     block_size: int,
+    tile_shapes: np.ndarray | None = None,
     predictor: Predictor,
     weighting: str = "gaussian",
     batch_size: int = 4,
@@ -90,6 +91,9 @@ def predict_probability(
     ----------
     read_blocks : ``read_blocks(batch) -> (b, S, S, S)`` uint8 blocks at ``corners[batch]``
     corners : (B, 3) ndarray of int, rows (y*, z*, x*)
+    block_size : side of the paper's cubic blocks
+    tile_shapes : (B, 3) ndarray of int, one shape per tile (the fast path's band tiles,
+        :func:`medimg.oct_glands.roi.band_tiles`); None: every tile is a ``block_size`` cube
     predictor : ``(b, 1, S, S, S) float32 -> (b, 1, S, S, S)`` logits; a :class:`LazyModel` brings
         its own preprocessing and output activation, any other callable gets ``oct-light``'s
     levels : the scan's tissue levels (:func:`medimg.oct_glands.intensity.tissue_levels`), for
@@ -101,9 +105,13 @@ def predict_probability(
     """
     preprocessing, output = model_io(predictor, DEFAULT_ARCH)
     if levels is None and _scales_by_tissue(preprocessing) and len(corners):
-        levels = levels_of_blocks(read_blocks(slice(0, len(corners), max(1, len(corners) // 64))))
+        step = max(1, len(corners) // 64)
+        if tile_shapes is None:
+            levels = levels_of_blocks(read_blocks(slice(0, len(corners), step)))
+        else:  # tiles of several shapes: read one at a time
+            levels = levels_of_blocks(np.concatenate([read_blocks(slice(i, i + 1)).reshape(1, -1, 1, 1) for i in range(0, len(corners), step)], axis=1))
     logits = merge_tiles(
-        read_blocks, corners, volume_shape, (block_size,) * 3, predictor=predictor,
+        read_blocks, corners, volume_shape, (block_size,) * 3 if tile_shapes is None else tile_shapes, predictor=predictor,
         prepare=lambda blocks: network_input(blocks, preprocessing, levels),
         weighting=weighting, batch_size=batch_size, progress=progress,
     )

@@ -172,6 +172,10 @@ class UNet3D(nn.Module):
     ``channels_last_3d`` models and inputs are supported.
     """
 
+    # Each BatchNorm is registered right after the convolution whose output it normalises, so
+    # inference may fold it into that convolution (medimg.common.batchnorm_folding).
+    conv_then_batchnorm = True
+
     def __init__(
         self,
         block: str = "depthwise",

@@ -24,7 +24,7 @@ _MIN_AIR_VOXELS = 1000
 
 
 NOISE_REGIONS = ("air", "tissue")
-DEFAULT_NOISE_REGION = "air"  # what the shipped weights were trained on; "tissue" once weights trained so ship
+DEFAULT_NOISE_REGION = "tissue"  # what the shipped weights were trained on (the paper measured the air)
 _TISSUE_TOP, _TISSUE_BOTTOM = 2, 30  # the epidermis band measured, in voxels below the surface
 _LOCAL_WINDOW = 5
 

@@ -720,6 +720,7 @@ def _duct_distance(duct: DuctParams, z_top: float, z_bottom: float, shape: tuple
     reach = duct.tube_radius + 1.0
     lo = np.maximum(np.floor(points.min(axis=0) - reach).astype(int), 0)
     hi = np.minimum(np.ceil(points.max(axis=0) + reach).astype(int) + 1, shape)
+    hi = np.maximum(hi, lo)  # a duct wholly outside the volume (too shallow a volume) has an empty box
     gy, gz, gx = np.mgrid[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
     grid = np.column_stack([gy.ravel(), gz.ravel(), gx.ravel()])
     dist, _ = cKDTree(points).query(grid, distance_upper_bound=reach)

@@ -42,7 +42,7 @@ from medimg.oct_glands.inference import InferenceOptions, oct_network, predict_p
 from medimg.oct_glands.project import PORE_COLUMNS, gland_pores
 from medimg.oct_glands.report_page import extract_page
 from medimg.oct_glands.prune import MIN_GLAND_VOXELS, label_glands
-from medimg.oct_glands.roi import BLOCK_SIZE, INFERENCE_STRIDE, extract_blocks, roi_corners
+from medimg.oct_glands.roi import BLOCK_SIZE, INFERENCE_STRIDE, TILINGS, band_tiles, clear_outside_band, extract_blocks, roi_corners
 from medimg.oct_glands.scan import load_scan
 from medimg.oct_glands.surface import detect_surface
 from medimg.oct_glands.threshold import binarize
@@ -89,9 +89,16 @@ class ExtractOptions:
     surface: SurfaceOptions = field(default_factory=SurfaceOptions)
     inference: InferenceOptions = field(default_factory=InferenceOptions)
     stride: int = INFERENCE_STRIDE
+    tiling: str = "paper"  # or "band": tiles over the surface band, each voxel predicted about once (roi.band_tiles)
     threshold: float | None = None
     min_size: int = MIN_GLAND_VOXELS
     connectivity: int = 3
+
+    def __post_init__(self) -> None:
+        if self.tiling not in TILINGS:
+            from medimg.common.errors import OptionValueError
+
+            raise OptionValueError(expected(f"--tiling among {', '.join(TILINGS)}", repr(self.tiling)))
 
 
 def _read_labels(path: Path, *, what: str) -> np.ndarray:
@@ -256,17 +263,23 @@ def extract(
         with clock.stage("denoise"):
             d = options.denoise
             volume = denoise_volume(volume, sigma=d.sigma, domain=d.domain, stage=d.stage, denoiser=d.denoiser, noise_region=d.noise_region, rows=d.rows,
-                                    device=d.device, progress=_progress(d.denoiser))
+                                    device=d.device, in_place=True, progress=_progress(d.denoiser))  # the raw scan is not used again
     with clock.stage("surface"):
         surface = detect_surface(volume, **asdict(options.surface))
     with clock.stage("crop"):
-        corners = roi_corners(surface, volume.shape, size=BLOCK_SIZE, stride=options.stride)
+        if options.tiling == "band":
+            corners, shapes = band_tiles(surface, volume.shape, depth=BLOCK_SIZE)
+        else:
+            corners, shapes = roi_corners(surface, volume.shape, size=BLOCK_SIZE, stride=options.stride), None
         levels = tissue_levels(volume, surface, depth=BLOCK_SIZE)
     with clock.stage("infer"):
         probability = predict_probability(
-            tile_reader(volume, corners, (BLOCK_SIZE,) * 3), corners, volume.shape, block_size=BLOCK_SIZE, predictor=predictor,
-            weighting=options.inference.weighting, batch_size=options.inference.batch_size, levels=levels, progress=_progress("infer"),
+            tile_reader(volume, corners, (BLOCK_SIZE,) * 3 if shapes is None else shapes), corners, volume.shape,
+            block_size=BLOCK_SIZE, tile_shapes=shapes, predictor=predictor, weighting=options.inference.weighting,
+            batch_size=options.inference.batch_size, levels=levels, progress=_progress("infer"),
         )
+        if shapes is not None:
+            clear_outside_band(probability, surface, depth=BLOCK_SIZE)
     with clock.stage("threshold"):
         mask, threshold = binarize(probability, threshold=options.threshold)
     with clock.stage("prune"):
@@ -278,6 +291,7 @@ def extract(
     report.results = {
         "volume_shape_yzx": list(volume.shape),
         "blocks": len(corners),
+        "tiling": options.tiling,
         "tissue_levels": [round(level, 2) for level in levels],
         "threshold": threshold,
         "mask_voxels": int(np.count_nonzero(mask)),

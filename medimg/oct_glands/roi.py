@@ -1,4 +1,5 @@
-"""Stage 3: regions of interest, 80^3 blocks anchored on the skin surface (paper eq. 1).
+"""Stage 3: regions of interest, 80^3 blocks anchored on the skin surface (paper eq. 1), or the
+fast path's band tiles (:func:`band_tiles`).
 
 Corners sit on a grid: ``x* = k N`` and ``y* = h N`` for every k, h whose block fits
 (``k <= (X - size) / N``), plus one more column and row of blocks ending at the far X and Y
@@ -17,6 +18,10 @@ from medimg.common.tiling import tile_reader, tile_starts
 BLOCK_SIZE = 80
 INFERENCE_STRIDE = 40
 TRAINING_STRIDE = 20
+TILINGS = ("paper", "band")  # extract's --tiling: the paper's overlapping blocks, or band tiles
+BAND_SIDE = 80  # lateral side of a band tile: the light network's cheapest per voxel on CPU
+BAND_OVERLAP = 16  # voxels two neighbouring band tiles share, blended by Gaussian importance
+BAND_MARGIN = 8  # rows of context above the highest and below the deepest surface of a tile
 _SURFACE_ROWS = 4  # the paper averages the surface over 4 consecutive B-scans
 
 
@@ -69,3 +74,72 @@ def extract_blocks(volume: np.ndarray, corners: np.ndarray, *, size: int = BLOCK
     blocks : (B, size, size, size) ndarray, the volume's dtype, axes (Y, Z, X) within each block
     """
     return tile_reader(volume, corners, (size,) * 3)(slice(None))
+
+
+def band_tiles(
+    surface: np.ndarray,
+    volume_shape: tuple[int, int, int],
+    *,
+    depth: int = BLOCK_SIZE,
+    side: int = BAND_SIDE,
+    overlap: int = BAND_OVERLAP,
+    margin: int = BAND_MARGIN,
+    divisor: int = 8,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tiles that cover the surface band ``[surface, surface + depth)`` of every A-scan once, with
+    ``overlap`` voxels shared between lateral neighbours (the paper's stride-40 blocks read each
+    voxel four times).
+
+    Each tile is ``side`` x ``side`` laterally and as deep as its own stretch of the band needs:
+    from ``margin`` above its highest surface to ``margin`` below its deepest surface + ``depth``,
+    rounded up to a multiple of ``divisor`` (the network's) and clipped to the volume.
+
+    Parameters
+    ----------
+    surface : (Y, X) ndarray of int, surface depth of each A-scan
+    volume_shape : (Y, Z, X)
+
+    Returns
+    -------
+    corners : (N, 3) ndarray of int64, rows (y, z, x), ordered by tile shape
+    shapes : (N, 3) ndarray of int64, rows (side, D, side)
+    """
+    check_volume_fits(volume_shape, depth)
+    n_y, n_z, n_x = volume_shape
+    if surface.shape != (n_y, n_x):
+        raise InputError(expected(f"a surface map of shape {(n_y, n_x)}", f"shape {surface.shape}"))
+    if not 0 <= overlap < side:
+        raise InputError(expected(f"a tile overlap in [0, {side})", overlap))
+    deepest = n_z - n_z % divisor
+    corners, shapes = [], []
+    for y in tile_starts(n_y, side, side - overlap):
+        for x in tile_starts(n_x, side, side - overlap):
+            stretch = surface[y : y + side, x : x + side]
+            top = int(stretch.min()) - margin
+            rows = int(stretch.max()) + depth + margin - top
+            rows = min(-(-rows // divisor) * divisor, deepest)
+            corners.append((int(y), min(max(top, 0), n_z - rows), int(x)))
+            shapes.append((min(side, n_y), rows, min(side, n_x)))
+    corners, shapes = np.asarray(corners, dtype=np.int64), np.asarray(shapes, dtype=np.int64)
+    order = np.lexsort((np.arange(len(shapes)), shapes[:, 1]))
+    return corners[order], shapes[order]
+
+
+def clear_outside_band(volume: np.ndarray, surface: np.ndarray, *, depth: int = BLOCK_SIZE, margin: int = BAND_MARGIN) -> np.ndarray:
+    """Set to 0, in place, every voxel outside the band the band tiles predict for: from ``margin``
+    above the surface to ``depth`` below it (the paper's blocks leave the same voxels out).
+
+    Parameters
+    ----------
+    volume : (Y, Z, X) ndarray (a probability map)
+    surface : (Y, X) ndarray of int
+
+    Returns
+    -------
+    volume : the same array
+    """
+    rows = np.arange(volume.shape[1])[:, None]
+    for y in range(volume.shape[0]):
+        line = surface[y].astype(np.int64)[None, :]
+        volume[y][(rows < line - margin) | (rows >= line + depth)] = 0
+    return volume

@@ -237,3 +237,29 @@ def test_gaussian_weighting_favours_the_tile_whose_centre_is_nearer():
     assert merged[5] == pytest.approx(1 - merged[6], rel=1e-4)  # symmetric about the overlap's middle
     assert np.all(np.diff(merged[4:8]) > 0)
     assert not np.allclose(merged, _two_constant_tiles("constant"))
+
+
+def test_tiles_of_several_shapes_are_batched_by_shape_and_blended():
+    from medimg.common.tiling import uniform_batches
+
+    volume = np.arange(12 * 10, dtype=np.float32).reshape(12, 10)
+    starts = np.array([[0, 0], [0, 4], [6, 0], [4, 4]])
+    shapes = np.array([[6, 6], [6, 6], [6, 4], [8, 6]])
+    calls = []
+
+    def identity_logging(batch):
+        calls.append(batch.shape)
+        return batch
+
+    merged = merge_tiles(tile_reader(volume, starts, shapes), starts, volume.shape, shapes, predictor=identity_logging, batch_size=4)
+    np.testing.assert_allclose(merged[0], volume)  # every voxel covered, the same value from each tile
+    assert calls == [(2, 1, 6, 6), (1, 1, 6, 4), (1, 1, 8, 6)]
+    assert uniform_batches(np.array([[2], [2], [2], [3], [2]]), 2) == [slice(0, 2), slice(2, 3), slice(3, 4), slice(4, 5)]
+
+
+def test_one_shape_per_tile_must_match_the_tiles():
+    from medimg.common.tiling import tile_shapes
+
+    assert tile_shapes((3, 4), 2, 2).tolist() == [[3, 4], [3, 4]]
+    with pytest.raises(InputError, match=r"expected a tile shape of 2 sizes >= 1, or one per tile \(3, 2\)"):
+        tile_shapes(np.ones((2, 2)), 3, 2)

@@ -183,3 +183,18 @@ def test_two_scans_of_one_name_get_two_folders_and_an_input_is_never_an_output(t
     result = runner.invoke(app, ["oct", "extract", str(tmp_path / "glands.tif"), "-o", str(tmp_path), *network])
     assert result.exit_code == 1 and "glands.tif" in result.stderr and len(result.stderr.splitlines()) == 1
     assert not (tmp_path / "pores.csv").exists() and not list(tmp_path.glob(".*part*"))
+
+
+def test_extract_with_band_tiling_from_the_cli(tmp_path, toy_scan, random_weights):
+    network = ["--weights", random_weights, "--device", "cpu", "--no-denoise"]
+    invoke("oct", "extract", toy_scan, "-o", tmp_path / "band", "--tiling", "band", "--json", *network)
+    summary = json.loads((tmp_path / "band" / "summary.json").read_text())
+    assert summary["tiling"] == "band" and summary["blocks"] == 2  # 80 B-scans x 120: two 80 x 96 x 80 tiles
+    labels = read_volume(tmp_path / "band" / "glands.tif")
+    assert labels.shape == (80, 100, 120) and labels.dtype == np.uint16
+    # outside the band (from 8 above the surface at z = 10 to 80 below it) nothing is a gland
+    assert not labels[:, 90:].any()
+    bad = runner.invoke(app, ["oct", "extract", str(toy_scan), "-o", str(tmp_path / "x"), "--tiling", "fast"])
+    assert bad.exit_code == 2 and bad.stdout == ""
+    assert bad.stderr.strip() == "Error: expected --tiling among paper, band, got 'fast'"
+    assert not (tmp_path / "x").exists()

@@ -87,3 +87,18 @@ def test_only_the_tissue_rows_are_denoised_by_default():
 
     with pytest.raises(OptionValueError, match="--denoise-rows among tissue, all, got 'some'"):
         denoise_volume(noisy, sigma=10.0, rows="some")
+
+
+def test_in_place_denoising_writes_into_a_writable_volume_and_copies_a_read_only_one():
+    _, noisy = _noisy_two_layer(10.0)
+    expected = denoise_volume(noisy, sigma=10.0, stage="hard", rows="all")
+    writable = noisy.copy()
+    result = denoise_volume(writable, sigma=10.0, stage="hard", rows="all", in_place=True)
+    assert result is writable
+    np.testing.assert_array_equal(result, expected)
+    read_only = noisy.copy()
+    read_only.flags.writeable = False
+    result = denoise_volume(read_only, sigma=10.0, stage="hard", rows="all", in_place=True)
+    assert result is not read_only
+    np.testing.assert_array_equal(result, expected)
+    np.testing.assert_array_equal(read_only, noisy)

@@ -14,7 +14,7 @@ def test_shipped_light_weights_match_their_digest_and_load_alone():
     network = oct_network(InferenceOptions(device="cpu"))
     model = network.load()
     assert network.source == "shipped:oct-light" and model.arch == "oct-light" and not model.network.training
-    assert model.preprocessing["divisor"] == 255.0 and model.output["activation"] == "sigmoid"
+    assert model.preprocessing.get("scaling") == "tissue" and "divisor" not in model.preprocessing and model.output["activation"] == "sigmoid"
 
 
 def test_standard_model_needs_explicit_weights():
@@ -54,11 +54,12 @@ def test_network_input_divides_by_the_weights_divisor():
 def test_the_shipped_network_gives_logits_and_the_pipeline_probabilities():
     network = oct_network(InferenceOptions(device="cpu"))
     blocks = np.random.default_rng(0).integers(0, 255, (2, 16, 16, 16), dtype=np.uint8)
-    logits = network(network_input(blocks, network.model.preprocessing))
+    levels = (20.0, 120.0, 230.0)  # the shipped weights scale by the scan's tissue levels
+    logits = network(network_input(blocks, network.model.preprocessing, levels))
     assert logits.shape == (2, 1, 16, 16, 16) and logits.dtype == np.float32
     assert logits.min() < 0 or logits.max() > 1  # raw scores, not probabilities
     corners = np.array([[0, 0, 0]])
-    probability = predict_probability(lambda b: blocks[:1], corners, (16, 16, 16), block_size=16, predictor=network)
+    probability = predict_probability(lambda b: blocks[:1], corners, (16, 16, 16), block_size=16, predictor=network, levels=levels)
     np.testing.assert_allclose(probability, 1 / (1 + np.exp(-logits[0, 0].astype(np.float64))), atol=1e-4)  # batch of 2 vs 1: float rounding
 
 

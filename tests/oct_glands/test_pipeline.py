@@ -40,3 +40,21 @@ def test_a_shallow_volume_is_refused_before_any_output(tmp_path):
     with pytest.raises(InputError, match=r"expected a volume at least 80 voxels deep \(Z\), got 60"):
         extract(tmp_path / "thin.tif", tmp_path / "out", options=ExtractOptions(), predictor=bright_voxels)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_band_tiling_finds_the_same_glands_as_the_papers_blocks(tmp_path, toy_scan):
+    paper = extract(toy_scan, tmp_path / "paper", options=ExtractOptions(denoise=DenoiseOptions(enabled=False)), predictor=bright_voxels)
+    band = extract(toy_scan, tmp_path / "band", options=ExtractOptions(denoise=DenoiseOptions(enabled=False), tiling="band"),
+                   predictor=bright_voxels)
+    np.testing.assert_array_equal(read_volume(band.glands_tif), read_volume(paper.glands_tif))
+    assert read_csv(band.pores_csv) == read_csv(paper.pores_csv)
+    summary = json.loads(band.summary_json.read_text())
+    # surface at z = 10: Y starts 0; X starts 0, 40 (the last ends at 120); 80 + 2 x 8 rows -> 96
+    assert summary["tiling"] == "band" and summary["blocks"] == 2
+
+
+def test_an_unknown_tiling_is_an_option_error():
+    from medimg.common.errors import OptionValueError
+
+    with pytest.raises(OptionValueError, match=r"expected --tiling among paper, band, got 'fast'"):
+        ExtractOptions(tiling="fast")

@@ -42,3 +42,41 @@ def test_blocks_are_the_volume_at_their_corners():
     blocks = extract_blocks(volume, corners, size=4)
     assert blocks.shape == (2, 4, 4, 4)
     np.testing.assert_array_equal(blocks[1], volume[5:9, 6:10, 7:11])
+
+
+def test_band_tiles_cover_the_band_of_every_a_scan_with_little_overlap():
+    from medimg.oct_glands.roi import band_tiles
+
+    y, x = np.mgrid[0:150, 0:200]
+    surface = (40 + 0.1 * x + 0.05 * y).astype(np.int64)  # tilted: 40..67
+    corners, shapes = band_tiles(surface, (150, 200, 200))
+    # Y starts 0, 64, 70 (last tile ends at the edge); X starts 0, 64, 120: 9 tiles of 80 x D x 80
+    assert len(corners) == 9 and (shapes[:, [0, 2]] == 80).all()
+    assert sorted({int(c) for c in corners[:, 0]}) == [0, 64, 70] and sorted({int(c) for c in corners[:, 2]}) == [0, 64, 120]
+    assert (shapes[:, 1] % 8 == 0).all() and shapes[:, 1].max() <= 120  # 80 + range 11 + 2 x 8 margin -> 112
+    assert list(shapes[:, 1]) == sorted(shapes[:, 1])  # tiles of one shape batch together
+    covered = np.zeros((150, 200, 200), bool)
+    for (ty, tz, tx), (sy, sz, sx) in zip(corners, shapes):
+        covered[ty : ty + sy, tz : tz + sz, tx : tx + sx] = True
+    z = np.arange(200)[None, :, None]
+    band = (z >= surface[:, None, :]) & (z < surface[:, None, :] + 80)
+    assert covered[band].all()
+    assert covered.sum() < 2 * band.sum()  # the paper's blocks read about 4x the band
+
+
+def test_band_tiles_stay_inside_a_shallow_volume():
+    from medimg.oct_glands.roi import band_tiles
+
+    corners, shapes = band_tiles(np.full((80, 80), 10), (80, 90, 80))
+    assert corners.tolist() == [[0, 2, 0]] and shapes.tolist() == [[80, 88, 80]]  # 104 rows wanted, 88 fit
+
+
+def test_clear_outside_band_keeps_margin_above_and_depth_below_the_surface():
+    from medimg.oct_glands.roi import clear_outside_band
+
+    volume = np.ones((2, 120, 3), np.float32)
+    surface = np.array([[10, 20, 30], [0, 0, 0]])
+    clear_outside_band(volume, surface, depth=80, margin=8)
+    assert volume[0, :, 0].nonzero()[0].tolist() == list(range(2, 90))
+    assert volume[0, :, 2].nonzero()[0].tolist() == list(range(22, 110))
+    assert volume[1, :, 1].nonzero()[0].tolist() == list(range(0, 80))
