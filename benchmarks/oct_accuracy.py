@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--tiling", default="paper", help="paper (80^3 blocks at stride 40) or band (the fast path's tiles)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the Otsu-of-the-raw-volume baseline")
+    parser.add_argument("--keep", type=Path, default=None, help="keep each phantom (scan, truth) and extract's outputs in DIR/SEED/")
     args = parser.parse_args()
     shape = tuple(int(v) for v in args.shape.split(","))
     denoise = DenoiseOptions() if args.noise_region is None else DenoiseOptions(noise_region=args.noise_region)
@@ -56,8 +57,12 @@ def main() -> None:
         truth = phantom.glands > 0
         true_xy = phantom.pores[:, :2]
         with tempfile.TemporaryDirectory() as tmp:
-            scan = write_volume(Path(tmp) / "scan.tif", phantom.volume)
-            result = extract(scan, Path(tmp) / "out", options=options)
+            folder = Path(tmp) if args.keep is None else args.keep / str(seed)
+            scan = write_volume(folder / "scan.tif", phantom.volume)
+            if args.keep is not None:
+                write_volume(folder / "truth_glands.tif", phantom.glands)
+                np.savetxt(folder / "truth_pores.csv", phantom.pores, delimiter=",", header="x,y,z", comments="", fmt="%.3f")
+            result = extract(scan, folder / "out", options=options)
             labels = {"network": np.asarray(read_volume(result.glands_tif))}
         surface_error = np.abs(detect_surface(phantom.volume, method=args.surface_method) - phantom.surface)
         surface_hits += int(np.count_nonzero(surface_error <= 5))

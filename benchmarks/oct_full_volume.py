@@ -15,9 +15,8 @@ fresh process (so its peak resident memory is its own):
 
 The per-stage seconds are also printed scaled to a ``--volume-bscans`` volume (1400: a real
 fingertip scan): inference by the ratio of tiles (a slab has proportionally more edge tiles), every
-other stage by the ratio of B-scans. Peak RSS is measured on the slab; the
-in-memory pipeline's arrays grow with the volume, so the scaled figure is an estimate, not a
-measurement. Dice: the fast path's glands against the faithful path's, and each against the truth.
+other stage by the ratio of B-scans. Peak RSS is measured on the slab and scaled by the ratio of
+B-scans, an estimate: ``benchmarks/oct_memory.py`` measures it on a full-size volume. Dice: the fast path's glands against the faithful path's, and each against the truth.
 Then one 80^3 tile of the light and the standard network through the predictor. Figures, not
 assertions.
 """
@@ -26,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import tempfile
 import time
@@ -35,6 +33,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+from peak_memory import peak_rss_mib
 
 PATHS = {
     "faithful": {"rows": "all", "tiling": "paper"},
@@ -55,7 +54,7 @@ def run_path(name: str, scan: str, output: str, denoiser: str, weights: str | No
     started = time.perf_counter()
     result = extract(Path(scan), Path(output), options=options)
     return {"seconds": time.perf_counter() - started, "stages": result.report.seconds_per_stage, "results": result.report.results,
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "glands": str(result.glands_tif)}
+            "peak_rss_mib": peak_rss_mib(), "glands": str(result.glands_tif)}
 
 
 def tile_count(tiling: str, n_y: int, n_x: int) -> int:

@@ -16,7 +16,7 @@ or TorchIO: both tile on a regular grid only, and the paper's blocks sit at a pe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -125,11 +125,17 @@ def tile_reader(volume: np.ndarray, starts: np.ndarray, tile_shape: Sequence[int
     return read
 
 
-def uniform_batches(shapes: np.ndarray, batch_size: int) -> list[slice]:
-    """Consecutive runs of at most ``batch_size`` tiles that share one shape (a network batch is one array)."""
+def uniform_batches(shapes: np.ndarray, batch_size: int, *, max_voxels: int | None = None, voxels: np.ndarray | None = None) -> list[slice]:
+    """Consecutive runs of at most ``batch_size`` tiles that share one row of ``shapes`` (a network
+    batch is one array; extra columns, such as a first coordinate, must match too). With
+    ``max_voxels``, a batch also holds at most that many voxels (``voxels``: each tile's count,
+    by default the product of its row), or a single tile."""
+    if max_voxels is not None and voxels is None:
+        voxels = np.prod(shapes, axis=1) if len(shapes) else np.zeros(0, dtype=np.int64)
     batches, first = [], 0
     for index in range(1, len(shapes) + 1):
-        if index == len(shapes) or index - first == batch_size or not np.array_equal(shapes[index], shapes[first]):
+        full = index - first == batch_size or (max_voxels is not None and (index - first + 1) * int(voxels[first]) > max_voxels)
+        if index == len(shapes) or full or not np.array_equal(shapes[index], shapes[first]):
             batches.append(slice(first, index))
             first = index
     return batches
@@ -143,6 +149,59 @@ def _pad_to_divisor(batch: np.ndarray, divisor: int) -> np.ndarray:
     spatial = batch.shape[2:]
     padding = [(0, 0), (0, 0)] + [(0, -n % divisor) for n in spatial]
     return np.pad(batch, padding, mode="reflect" if min(spatial) > 1 else "edge") if any(p[1] for p in padding) else batch
+
+
+def _predicted_batches(
+    read_tiles: Callable[[slice], np.ndarray],
+    shapes: np.ndarray,
+    batches: list[slice],
+    *,
+    predictor: Predictor,
+    prepare: Callable[[np.ndarray], np.ndarray],
+    restore: Callable[[np.ndarray], np.ndarray] | None,
+    divisor: int,
+    weighting: str,
+    ndim: int,
+) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+    """``(batch, weights, logits)`` for each batch: the tiles' importance map ``tile_shape`` and their
+    logits ``(b, K, *tile_shape)`` float32, checked."""
+    importance: dict[tuple[int, ...], np.ndarray] = {}
+    for batch in batches:
+        tile = tuple(int(n) for n in shapes[batch.start])
+        if tile not in importance:
+            importance[tile] = importance_map(tile, weighting)
+        network_input = prepare(read_tiles(batch))
+        extent = network_input.shape[2:]
+        logits = predictor(_pad_to_divisor(network_input, divisor) if divisor > 1 else network_input)
+        logits = np.asarray(logits, dtype=np.float32)
+        count = batch.stop - batch.start
+        if restore is None and logits.ndim != ndim + 2:
+            raise ModelError(expected(f"logits of shape ({count}, K, {', '.join(map(str, tile))})", f"{logits.shape}"))
+        if restore is not None:
+            logits = np.asarray(restore(logits), dtype=np.float32)
+        else:
+            logits = logits[(slice(None), slice(None), *(slice(0, n) for n in extent))]
+        if logits.ndim != ndim + 2 or logits.shape[0] != count or logits.shape[2:] != tile:
+            raise ModelError(expected(f"logits of shape ({count}, K, {', '.join(map(str, tile))})", f"{logits.shape}"))
+        yield batch, importance[tile], logits
+
+
+def _accumulate(total: np.ndarray, weight_sum: np.ndarray, starts: np.ndarray, weights: np.ndarray, logits: np.ndarray) -> None:
+    """Add weighted tile logits at ``starts`` (in the accumulators' own coordinates, clipped to them)."""
+    shape = weight_sum.shape
+    tile = weights.shape
+    for start, tile_logits in zip(starts, logits):
+        inside = tuple(slice(int(s), min(int(s) + t, n)) for s, t, n in zip(start, tile, shape))
+        local = tuple(slice(0, region.stop - region.start) for region in inside)
+        total[(slice(None), *inside)] += tile_logits[(slice(None), *local)] * weights[local]
+        weight_sum[inside] += weights[local]
+
+
+def _blend(total: np.ndarray, weight_sum: np.ndarray, fill: float) -> np.ndarray:
+    covered = weight_sum > 0
+    np.divide(total, weight_sum, out=total, where=covered)
+    total[:, ~covered] = fill
+    return total
 
 
 def merge_tiles(
@@ -188,37 +247,94 @@ def merge_tiles(
     if batch_size < 1:
         raise InputError(expected("a batch size >= 1", batch_size))
     shapes = tile_shapes(tile_shape, len(starts), len(shape))
-    importance: dict[tuple[int, ...], np.ndarray] = {}
     total: np.ndarray | None = None
     weight_sum = np.zeros(shape, dtype=np.float32)
-    for batch in progress(uniform_batches(shapes, batch_size)):
-        tile = tuple(int(n) for n in shapes[batch.start])
-        if tile not in importance:
-            importance[tile] = importance_map(tile, weighting)
-        weights = importance[tile]
-        network_input = prepare(read_tiles(batch))
-        extent = network_input.shape[2:]
-        logits = predictor(_pad_to_divisor(network_input, divisor) if divisor > 1 else network_input)
-        logits = np.asarray(logits, dtype=np.float32)
-        count = batch.stop - batch.start
-        if restore is None and logits.ndim != len(shape) + 2:
-            raise ModelError(expected(f"logits of shape ({count}, K, {', '.join(map(str, tile))})", f"{logits.shape}"))
-        if restore is not None:
-            logits = np.asarray(restore(logits), dtype=np.float32)
-        else:
-            logits = logits[(slice(None), slice(None), *(slice(0, n) for n in extent))]
-        if logits.ndim != len(shape) + 2 or logits.shape[0] != count or logits.shape[2:] != tile:
-            raise ModelError(expected(f"logits of shape ({count}, K, {', '.join(map(str, tile))})", f"{logits.shape}"))
+    for batch, weights, logits in _predicted_batches(read_tiles, shapes, progress(uniform_batches(shapes, batch_size)), predictor=predictor,
+                                                     prepare=prepare, restore=restore, divisor=divisor, weighting=weighting, ndim=len(shape)):
         if total is None:
             total = np.zeros((logits.shape[1], *shape), dtype=np.float32)
-        for start, tile_logits in zip(starts[batch], logits):
-            inside = tuple(slice(int(s), min(int(s) + t, n)) for s, t, n in zip(start, tile, shape))
-            local = tuple(slice(0, region.stop - region.start) for region in inside)
-            total[(slice(None), *inside)] += tile_logits[(slice(None), *local)] * weights[local]
-            weight_sum[inside] += weights[local]
+        _accumulate(total, weight_sum, starts[batch], weights, logits)
     if total is None:
         return np.full((1, *shape), fill, dtype=np.float32)
-    covered = weight_sum > 0
-    np.divide(total, weight_sum, out=total, where=covered)
-    total[:, ~covered] = fill
-    return total
+    return _blend(total, weight_sum, fill)
+
+
+def merge_tiles_by_rows(
+    read_tiles: Callable[[slice], np.ndarray],
+    starts: np.ndarray,
+    shape: Sequence[int],
+    tile_shape: Sequence[int] | np.ndarray,
+    *,
+    sink: Callable[[int, np.ndarray], None],
+    predictor: Predictor,
+    prepare: Callable[[np.ndarray], np.ndarray] = _add_channel,
+    restore: Callable[[np.ndarray], np.ndarray] | None = None,
+    divisor: int = 1,
+    weighting: str = "gaussian",
+    batch_size: int = 4,
+    max_batch_voxels: int | None = None,
+    fill: float = -np.inf,
+    progress: Callable[[list], Iterable] = lambda items: items,
+) -> None:
+    """:func:`merge_tiles`, streamed along the first axis: blended rows are handed to
+    ``sink(first_row, logits)`` (``logits`` (K, rows, *shape[1:]) float32, every row of ``shape[0]``
+    exactly once, in order) as soon as no later tile reaches them. Only a slab as tall as the
+    tallest tile is held, so a volume's logits never exist whole.
+
+    ``starts`` must be ordered by their first coordinate (:func:`row_order` sorts tiles so); tiles
+    of one batch share a shape and a first coordinate, and hold at most ``max_batch_voxels`` voxels
+    (the network's activations grow with them: about 1 KB a voxel for a 3-D U-Net on CPU) unless a
+    tile alone is larger. The blended values equal :func:`merge_tiles`'s.
+    """
+    shape = tuple(int(n) for n in shape)
+    starts = np.asarray(starts, dtype=np.int64).reshape(-1, len(shape))
+    if batch_size < 1:
+        raise InputError(expected("a batch size >= 1", batch_size))
+    if len(starts) and np.any(np.diff(starts[:, 0]) < 0):
+        raise InputError(expected("tiles ordered by their first coordinate", "an unordered list"))
+    shapes = tile_shapes(tile_shape, len(starts), len(shape))
+    height = int(shapes[:, 0].max()) if len(shapes) else 1
+    batches = uniform_batches(np.column_stack([starts[:, :1], shapes]), batch_size, max_voxels=max_batch_voxels,
+                              voxels=np.prod(shapes, axis=1))  # one shape and one first row per batch
+
+    total: np.ndarray | None = None
+    weight_sum = np.zeros((height, *shape[1:]), dtype=np.float32)
+    top = 0  # the first row the slab holds
+
+    def flush(until: int) -> None:
+        nonlocal top
+        until = min(until, shape[0])
+        while top < until:
+            rows = min(until - top, height)
+            if total is None:
+                sink(top, np.full((1, rows, *shape[1:]), fill, dtype=np.float32))
+            else:
+                sink(top, _blend(total[:, :rows].copy(), weight_sum[:rows], fill))
+                total[:, : height - rows] = total[:, rows:]
+                total[:, height - rows :] = 0
+            weight_sum[: height - rows] = weight_sum[rows:]
+            weight_sum[height - rows :] = 0
+            top += rows
+
+    for batch, weights, logits in _predicted_batches(read_tiles, shapes, progress(batches), predictor=predictor, prepare=prepare,
+                                                     restore=restore, divisor=divisor, weighting=weighting, ndim=len(shape)):
+        flush(int(starts[batch.start, 0]))
+        if total is None:
+            total = np.zeros((logits.shape[1], height, *shape[1:]), dtype=np.float32)
+        local_starts = starts[batch].copy()
+        local_starts[:, 0] -= top
+        _accumulate(total, weight_sum, local_starts, weights, logits)
+    flush(shape[0])
+
+
+def row_order(starts: np.ndarray, shapes: np.ndarray) -> np.ndarray:
+    """The order of tiles for :func:`merge_tiles_by_rows`: by first coordinate, then by shape
+    (so tiles of one row and shape form batches), then as given.
+
+    Returns
+    -------
+    order : (N,) ndarray of int64, indices into ``starts``
+    """
+    starts, shapes = np.asarray(starts), np.asarray(shapes)
+    keys = [np.arange(len(starts))] + [shapes[:, axis] for axis in range(shapes.shape[1] - 1, -1, -1)] + [starts[:, 0]]
+    return np.lexsort(keys).astype(np.int64)

@@ -270,6 +270,7 @@ def fit(
     validate: Callable[["torch.nn.Module"], dict[str, float]] | None = None,
     before_epoch: Callable[[int, "torch.nn.Module", "torch.optim.Optimizer"], None] | None = None,
     resume: bool = True,
+    start_weights: Path | None = None,
     metadata: dict[str, str] | None = None,
 ) -> TrainingResult:
     """Train ``model`` with Adam; resumable from ``run_dir`` (see module docstring).
@@ -289,6 +290,8 @@ def fit(
         inference mode)
     before_epoch : ``before_epoch(epoch, model, optimizer)`` may freeze or unfreeze layers (frozen
         parameters simply get no gradient; under DDP the wrapper is then rebuilt)
+    start_weights : safetensors weights of ``arch`` the model starts from (fine-tuning), used
+        only when no checkpoint is resumed: a resumed run continues from its own state
     metadata : string entries for the weights file, merged after the settings; pass the model
         header of :func:`medimg.common.models.weights_metadata` here with the run's own entries
 
@@ -323,7 +326,15 @@ def fit(
         finished, history = load_checkpoint(checkpoint_path, model=model, optimizer=optimizer, arch=arch)
         start_epoch = finished + 1
         say(f"Resuming from {checkpoint_path} after epoch {finished + 1}")
+    elif start_weights is not None:
+        from medimg.common.weights import load_state_into
+
+        tensors, _ = load_weights(start_weights, arch=arch)
+        load_state_into(model, tensors, source=f"'{Path(start_weights).name}'")
+        say(f"Starting from the weights in {start_weights}")
     run_settings = {key: str(value) for key, value in asdict(settings).items()}
+    if start_weights is not None:
+        run_settings["start_weights"] = Path(start_weights).name
 
     net, wrapped_trainable = model, None
     for epoch in range(start_epoch, settings.epochs):

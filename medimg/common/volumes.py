@@ -97,3 +97,34 @@ def write_volume(
             bigtiff=volume.nbytes >= _BIGTIFF_BYTES,
         )
     return path
+
+
+def write_volume_pages(
+    path: Path | str,
+    pages: Iterable[np.ndarray],
+    *,
+    shape: tuple[int, ...],
+    dtype: np.dtype | type,
+    metadata: dict | None = None,
+    inputs: Iterable[Path] = (),
+) -> Path:
+    """:func:`write_volume` of a volume given one page (index of the first axis) at a time, so that
+    it never has to exist whole; the file is the same. ``pages`` yields ``shape[0]`` arrays of
+    ``shape[1:]``."""
+    import tifffile
+
+    path = Path(path)
+    shape = tuple(int(n) for n in shape)
+    dtype = np.dtype(dtype)
+    json.dumps(metadata or {})
+
+    def checked() -> Iterable[np.ndarray]:
+        for index, page in enumerate(pages):
+            if page.shape != shape[1:] or index >= shape[0]:
+                raise InputError(expected(f"{shape[0]} pages of shape {shape[1:]}", f"page {index} of shape {page.shape}"))
+            yield np.ascontiguousarray(page, dtype=dtype)
+
+    with atomic_path(path, inputs=inputs) as temporary:
+        tifffile.imwrite(temporary, checked(), shape=shape, dtype=dtype, metadata=dict(metadata or {}), photometric="minisblack",
+                         bigtiff=int(np.prod(shape)) * dtype.itemsize >= _BIGTIFF_BYTES)
+    return path

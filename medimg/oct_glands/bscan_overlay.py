@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from medimg.common.errors import InputError, expected
+from medimg.oct_glands.depth_window import DepthWindow, whole
 
 __all__ = ["SURFACE_COLOUR", "BAND_COLOUR", "DUCT_COLOUR", "bscan_overlay", "overlay_bscans"]
 
@@ -21,16 +22,17 @@ DUCT_COLOUR = (0, 255, 80)
 _GAP = 4
 
 
-def overlay_bscans(labels: np.ndarray) -> list[int]:
+def overlay_bscans(labels: np.ndarray | DepthWindow) -> list[int]:
     """The B-scans shown: the one with most duct voxels and those at 1/4 and 3/4 of Y, sorted, unique.
 
     Parameters
     ----------
-    labels : (Y, Z, X) ndarray of int, 0 = background
+    labels : (Y, Z, X) ndarray of int, 0 = background, or a depth window of them
     """
-    n_y = labels.shape[0]
+    stored = labels.data if isinstance(labels, DepthWindow) else labels
+    n_y = stored.shape[0]
     picks = {n_y // 4, (3 * n_y) // 4}
-    per_bscan = np.count_nonzero(labels.reshape(n_y, -1), axis=1)
+    per_bscan = np.count_nonzero(stored.reshape(n_y, -1), axis=1)
     picks.add(int(per_bscan.argmax()) if per_bscan.any() else n_y // 2)
     return sorted(picks)
 
@@ -49,20 +51,22 @@ def _panel(bscan: np.ndarray, surface_row: np.ndarray, label_row: np.ndarray, ba
     return rgb.astype(np.uint8)
 
 
-def bscan_overlay(volume: np.ndarray, surface: np.ndarray, labels: np.ndarray, *, band: int) -> np.ndarray:
+def bscan_overlay(volume: np.ndarray, surface: np.ndarray, labels: np.ndarray | DepthWindow, *, band: int) -> np.ndarray:
     """Panels of :func:`overlay_bscans` (module docstring), stacked with a white gap.
 
     Parameters
     ----------
     volume : (Y, Z, X) ndarray, the scan the surface was found on
     surface : (Y, X) ndarray of int, surface depth per A-scan
-    labels : (Y, Z, X) ndarray of int, gland labels (0 = background)
+    labels : (Y, Z, X) ndarray of int, gland labels (0 = background), or a depth window of them
     band : ROI depth below the surface (the block size)
 
     Returns
     -------
     image : (P * Z + (P - 1) * 4, X, 3) ndarray of uint8, P panels
     """
+    if not isinstance(labels, DepthWindow) and np.ndim(labels) == 3:
+        labels = whole(np.asarray(labels))
     if volume.ndim != 3 or labels.shape != volume.shape or surface.shape != (volume.shape[0], volume.shape[2]):
         raise InputError(expected("a (Y, Z, X) volume with labels of its shape and a (Y, X) surface",
                                   f"shapes {volume.shape}, {labels.shape} and {surface.shape}"))
@@ -70,5 +74,5 @@ def bscan_overlay(volume: np.ndarray, surface: np.ndarray, labels: np.ndarray, *
     for y in overlay_bscans(labels):
         if panels:
             panels.append(np.full((_GAP, volume.shape[2], 3), 255, np.uint8))
-        panels.append(_panel(volume[y], np.asarray(surface[y], dtype=np.int64), labels[y], band))
+        panels.append(_panel(volume[y], np.asarray(surface[y], dtype=np.int64), labels.bscan(y), band))
     return np.concatenate(panels, axis=0)

@@ -278,6 +278,8 @@ def train(
     denoise_first: bool = typer.Option(False, "--denoise", help="BM3D the volumes first (cached in the run folder)."),
     device: str = DeviceOption,
     fresh: bool = typer.Option(False, "--fresh", help="Ignore an existing checkpoint and start over."),
+    start_weights: Optional[Path] = typer.Option(None, "--start-weights", help="Fine-tune these safetensors weights (same --model) "
+                                                 "instead of starting from random layers; ignored when resuming a checkpoint."),
 ) -> None:
     """Train a gland network (Adam, Dice loss) on ROIs at stride 20 with rotations and flips."""
     from medimg.oct_glands.train import train as run_training
@@ -285,6 +287,7 @@ def train(
     result = run_training(
         data_dir, output, model=model, epochs=epochs, steps_per_epoch=steps, batch_size=batch_size, crop=crop_size,
         learning_rate=learning_rate, lr_step_epochs=lr_step, seed=seed, denoise=denoise_first, device=device, resume=not fresh,
+        start_weights=start_weights,
     )
     _echo_paths(result.paths)
 

@@ -7,15 +7,18 @@ import numpy as np
 from medimg.common.errors import InputError, expected
 
 PORE_COLUMNS = ("id", "x", "y", "z", "volume_voxels", "mean_probability")
+_SLAB = 64
 
 
-def gland_pores(labels: np.ndarray, *, probability: np.ndarray | None = None) -> list[dict]:
+def gland_pores(labels: np.ndarray, *, probability: np.ndarray | None = None, top: int = 0, probability_scale: float | None = None) -> list[dict]:
     """Centroid (mean voxel coordinate), size and mean probability of every gland.
 
     Parameters
     ----------
     labels : (Y, Z, X) ndarray of int, 0 = background
-    probability : (Y, Z, X) ndarray of float32, optional
+    probability : (Y, Z, X) ndarray of float32, optional; or of codes with ``probability_scale``
+        the value of one code (uint8 codes of a depth window: 1/255)
+    top : depth of ``labels[:, 0]`` in the volume (a depth window's): added to ``z``
 
     Returns
     -------
@@ -26,17 +29,24 @@ def gland_pores(labels: np.ndarray, *, probability: np.ndarray | None = None) ->
         raise InputError(expected("a (Y, Z, X) label volume", f"shape {labels.shape}"))
     if probability is not None and probability.shape != labels.shape:
         raise InputError(expected(f"a probability map of shape {labels.shape}", f"shape {probability.shape}"))
-    y, z, x = np.nonzero(labels)
-    ids = labels[y, z, x].astype(np.int64)
-    if ids.size == 0:
+    n = int(labels.max()) + 1 if labels.size else 1
+    sizes = np.zeros(n, dtype=np.int64)
+    sums = {axis: np.zeros(n, dtype=np.float64) for axis in "xyz"}
+    probability_sum = np.zeros(n, dtype=np.float64)
+    for first in range(0, labels.shape[0], _SLAB):  # B-scans a slab at a time: no coordinate arrays as long as the glands' voxels
+        y, z, x = np.nonzero(labels[first : first + _SLAB])
+        ids = labels[first : first + _SLAB][y, z, x].astype(np.int64)
+        sizes += np.bincount(ids, minlength=n)
+        for axis, coords in (("x", x), ("y", y + first), ("z", z + top)):
+            sums[axis] += np.bincount(ids, weights=coords, minlength=n)
+        if probability is not None:
+            scale = 1.0 if probability_scale is None else probability_scale
+            probability_sum += np.bincount(ids, weights=probability[first : first + _SLAB][y, z, x].astype(np.float64) * scale, minlength=n)
+    sizes[0] = 0
+    present = np.flatnonzero(sizes)
+    if present.size == 0:
         return []
-    n = int(ids.max()) + 1
-    sizes = np.bincount(ids, minlength=n)
-    present = np.flatnonzero(sizes[1:]) + 1
-    sums = {axis: np.bincount(ids, weights=coords, minlength=n) for axis, coords in (("x", x), ("y", y), ("z", z))}
-    mean_probability = None
-    if probability is not None:
-        mean_probability = np.bincount(ids, weights=probability[y, z, x].astype(np.float64), minlength=n) / np.maximum(sizes, 1)
+    mean_probability = None if probability is None else probability_sum / np.maximum(sizes, 1)
     return [
         {
             "id": int(k),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from medimg.common.errors import InputError, expected
@@ -39,3 +41,104 @@ def label_glands(mask: np.ndarray, *, min_size: int = MIN_GLAND_VOXELS, connecti
     new_ids = np.zeros(count + 1, dtype=dtype)
     new_ids[keep] = np.arange(1, int(keep.sum()) + 1)
     return np.take(new_ids, labels)
+
+
+def label_glands_by_slabs(
+    mask_rows: Callable[[slice], np.ndarray],
+    n_rows: int,
+    *,
+    min_size: int = MIN_GLAND_VOXELS,
+    connectivity: int = 3,
+    slab: int = 32,
+) -> tuple[np.ndarray, int]:
+    """:func:`label_glands` of a mask read ``slab`` B-scans at a time: the same labels, without the
+    mask or an int32 label volume ever existing whole.
+
+    Each slab is labelled on its own; components that touch across a slab boundary are joined
+    (union-find on the label pairs facing each other through the connectivity's neighbours), sizes
+    summed, small glands dropped, then each slab is labelled again and renumbered. Numbering by the
+    smallest slab-ordered id of a component is the raster order of its first voxel, as in
+    :func:`label_glands`.
+
+    Parameters
+    ----------
+    mask_rows : ``mask_rows(rows) -> (r, ...)`` bool, the mask's B-scans ``rows`` (read twice)
+    n_rows : Y, the number of B-scans
+
+    Returns
+    -------
+    labels : (Y, ...) ndarray of uint16 (uint32 beyond 65,535 glands)
+    mask_voxels : how many voxels the mask holds
+    """
+    from scipy import ndimage
+
+    if connectivity not in (1, 2, 3):
+        raise InputError(expected("connectivity 1, 2 or 3", connectivity))
+    if min_size < 1 or slab < 1:
+        raise InputError(expected("a minimum size and a slab >= 1", f"{min_size} and {slab}"))
+    structure = ndimage.generate_binary_structure(3, connectivity)
+    facing = [(dz, dx) for dz in (-1, 0, 1) for dx in (-1, 0, 1) if structure[2, 1 + dz, 1 + dx]]  # neighbours in the next B-scan
+
+    def labelled(rows: slice) -> tuple[np.ndarray, int]:
+        part = np.asarray(mask_rows(rows), dtype=bool)
+        labels = np.empty(part.shape, dtype=np.int32)
+        return labels, ndimage.label(part, structure=structure, output=labels)
+
+    slabs = [slice(start, min(start + slab, n_rows)) for start in range(0, n_rows, slab)]
+    offsets, sizes, pairs = [], [np.zeros(1, dtype=np.int64)], []
+    next_id, previous_last, mask_voxels = 1, None, 0
+    for rows in slabs:
+        labels, count = labelled(rows)
+        offsets.append(next_id - 1)
+        counts = np.bincount(labels.ravel(), minlength=count + 1)
+        mask_voxels += int(counts[1:].sum())
+        sizes.append(counts[1:])
+        global_labels = np.where(labels > 0, labels + (next_id - 1), 0)
+        if previous_last is not None:
+            pairs.append(_facing_pairs(previous_last, global_labels[0], facing))
+        previous_last = global_labels[-1]
+        next_id += count
+    size_of = np.concatenate(sizes)
+    root = np.arange(next_id, dtype=np.int64)
+    for a, b in np.concatenate(pairs) if pairs else np.empty((0, 2), dtype=np.int64):
+        ra, rb = _find(root, int(a)), _find(root, int(b))
+        if ra != rb:
+            root[max(ra, rb)] = min(ra, rb)  # the smaller id, first in raster order, is the root
+    roots = root
+    while not np.array_equal(roots[roots], roots):  # every id points at a smaller one: halve the paths until all reach a root
+        roots = roots[roots]
+    total = np.bincount(roots, weights=size_of, minlength=next_id)
+    keep = (total >= min_size) & (np.arange(next_id) == roots)
+    keep[0] = False
+    dtype = np.uint16 if keep.sum() <= np.iinfo(np.uint16).max else np.uint32
+    new_ids = np.zeros(next_id, dtype=dtype)
+    new_ids[keep] = np.arange(1, int(keep.sum()) + 1)
+    new_ids = new_ids[roots]
+    output: np.ndarray | None = None
+    for rows, offset in zip(slabs, offsets):
+        labels, _ = labelled(rows)
+        if output is None:
+            output = np.empty((n_rows, *labels.shape[1:]), dtype=dtype)
+        np.take(new_ids, np.where(labels > 0, labels + offset, 0), out=output[rows])
+    if output is None:
+        output = np.zeros((0,), dtype=dtype)
+    return output, mask_voxels
+
+
+def _facing_pairs(last: np.ndarray, first: np.ndarray, facing: list[tuple[int, int]]) -> np.ndarray:
+    """Unique (label in ``last``, label in ``first``) pairs of voxels that touch across the boundary."""
+    n_z, n_x = last.shape
+    found = []
+    for dz, dx in facing:
+        a = last[max(0, -dz) : n_z - max(0, dz), max(0, -dx) : n_x - max(0, dx)]
+        b = first[max(0, dz) : n_z - max(0, -dz), max(0, dx) : n_x - max(0, -dx)]
+        both = (a > 0) & (b > 0)
+        found.append(np.stack([a[both], b[both]], axis=1))
+    return np.unique(np.concatenate(found), axis=0) if found else np.empty((0, 2), dtype=np.int64)
+
+
+def _find(root: np.ndarray, i: int) -> int:
+    while root[i] != i:
+        root[i] = root[root[i]]
+        i = int(root[i])
+    return i

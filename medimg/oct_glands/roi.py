@@ -125,20 +125,21 @@ def band_tiles(
     return corners[order], shapes[order]
 
 
-def clear_outside_band(volume: np.ndarray, surface: np.ndarray, *, depth: int = BLOCK_SIZE, margin: int = BAND_MARGIN) -> np.ndarray:
+def clear_outside_band(volume: np.ndarray, surface: np.ndarray, *, depth: int = BLOCK_SIZE, margin: int = BAND_MARGIN, top: int = 0) -> np.ndarray:
     """Set to 0, in place, every voxel outside the band the band tiles predict for: from ``margin``
     above the surface to ``depth`` below it (the paper's blocks leave the same voxels out).
 
     Parameters
     ----------
-    volume : (Y, Z, X) ndarray (a probability map)
-    surface : (Y, X) ndarray of int
+    volume : (Y, Z, X) ndarray (a probability map), or the rows of a depth window
+    surface : (Y, X) ndarray of int, the surface of the same B-scans
+    top : depth of ``volume[:, 0]`` in the scan (a depth window's)
 
     Returns
     -------
     volume : the same array
     """
-    rows = np.arange(volume.shape[1])[:, None]
+    rows = top + np.arange(volume.shape[1])[:, None]
     for y in range(volume.shape[0]):
         line = surface[y].astype(np.int64)[None, :]
         volume[y][(rows < line - margin) | (rows >= line + depth)] = 0

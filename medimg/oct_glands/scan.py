@@ -46,10 +46,13 @@ def check_finite(volume: np.ndarray, name: str) -> None:
         raise FormatError(expected("finite voxel values", f"{bad} NaN or infinite voxel(s), the first at (y, z, x) = {first}, in '{name}'"))
 
 
-def load_scan(path: Path, *, axes: str = "YZX", require_block: bool = True) -> np.ndarray:
+def load_scan(path: Path, *, axes: str = "YZX", require_block: bool = True, mmap: bool = True) -> np.ndarray:
     """Read an OCT scan as a ``(Y, Z, X)`` uint8 volume (holding at least one 80^3 block if
-    required); float volumes must be finite, and a constant volume is said on stderr."""
-    volume = read_volume(path, axes=axes)
+    required); float volumes must be finite, and a constant volume is said on stderr.
+
+    ``mmap=False`` reads it into memory of its own, writable: what in-place denoising needs
+    (copying a memory-mapped scan would hold it twice, its file pages and the copy)."""
+    volume = read_volume(path, axes=axes, mmap=mmap)
     if require_block:
         check_volume_fits(volume.shape, BLOCK_SIZE)
     check_finite(volume, Path(path).name)

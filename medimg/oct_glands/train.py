@@ -191,12 +191,14 @@ def train(
     denoise: bool = False,
     device: str = "auto",
     resume: bool = True,
+    start_weights: Path | None = None,
     num_workers: int = 0,
 ) -> TrainingResult:
     """Train ``model`` with Adam and the Dice loss; weights, checkpoint and log go to ``run_dir``.
 
     Each epoch holds ``steps_per_epoch * batch_size`` blocks, drawn by ``num_workers`` DataLoader
-    workers (0: in this process). The weights carry the model header of
+    workers (0: in this process). ``start_weights`` (safetensors of the same model) fine-tunes
+    them instead of starting from random layers. The weights carry the model header of
     :func:`medimg.common.models.weights_metadata` (``medimg.common.models.load_model`` rebuilds them).
     """
     import torch
@@ -229,5 +231,5 @@ def train(
     run_entries = {"data_dir": str(data_dir), "crop": str(crop), "batch_size": str(batch_size), "denoise": str(denoise)}
     return fit(
         network, dataset=blocks, batch_size=batch_size, num_workers=num_workers, loss_fn=loss_fn, settings=settings, run_dir=run_dir,
-        arch=arch, device=torch_device, resume=resume, metadata={**weights_metadata(arch, network), **run_entries},
+        arch=arch, device=torch_device, resume=resume, start_weights=start_weights, metadata={**weights_metadata(arch, network), **run_entries},
     )

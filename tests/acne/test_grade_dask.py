@@ -26,7 +26,13 @@ def test_grading_on_two_dask_workers_matches_the_serial_run(tiny_acne04, random_
     rows = on_dask.stdout.strip().splitlines()
     assert len(rows) == 1 + len(photos)
     assert [row.split(",")[0] for row in rows[1:]] == photos  # input order
-    assert on_dask.stdout == serial.stdout
+    # the same grades and counts; probabilities to 1e-4 (a worker's torch may sum in another order
+    # than this process's, and a value on a rounding edge then prints one digit differently)
+    serial_rows = serial.stdout.strip().splitlines()
+    assert rows[0] == serial_rows[0]
+    for dask_row, serial_row in zip(rows[1:], serial_rows[1:]):
+        for dask_cell, serial_cell in zip(dask_row.split(","), serial_row.split(","), strict=True):
+            assert dask_cell == serial_cell or float(dask_cell) == pytest.approx(float(serial_cell), abs=1e-4)
 
     import json
 

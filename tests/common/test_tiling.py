@@ -263,3 +263,39 @@ def test_one_shape_per_tile_must_match_the_tiles():
     assert tile_shapes((3, 4), 2, 2).tolist() == [[3, 4], [3, 4]]
     with pytest.raises(InputError, match=r"expected a tile shape of 2 sizes >= 1, or one per tile \(3, 2\)"):
         tile_shapes(np.ones((2, 2)), 3, 2)
+
+
+def test_merging_by_rows_streams_exactly_what_merge_tiles_blends():
+    from medimg.common.tiling import merge_tiles_by_rows, row_order
+
+    volume = np.random.default_rng(0).random((37, 20, 25)).astype(np.float32)
+    starts = np.array([[20, 5, 0], [0, 0, 0], [5, 0, 3], [0, 2, 10], [20, 0, 12], [30, 3, 5]])
+    shapes = np.array([[8, 10, 10], [8, 10, 10], [10, 10, 10], [8, 12, 10], [8, 10, 10], [7, 8, 9]])
+    order = row_order(starts, shapes)
+    assert order.tolist() == [1, 3, 2, 0, 4, 5]  # by first row, then by shape
+    starts, shapes = starts[order], shapes[order]
+    predictor = lambda batch: 2 * batch - 1
+    whole = merge_tiles(tile_reader(volume, starts, shapes), starts, volume.shape, shapes, predictor=predictor, batch_size=2)
+    streamed, runs = np.full_like(whole, 7.0), []
+
+    def sink(first, logits):
+        streamed[:, first : first + logits.shape[1]] = logits
+        runs.append((first, logits.shape[1]))
+
+    merge_tiles_by_rows(tile_reader(volume, starts, shapes), starts, volume.shape, shapes, sink=sink, predictor=predictor, batch_size=2)
+    np.testing.assert_array_equal(streamed, whole)
+    # rows leave as soon as no later tile reaches them: before each new first row, then the rest
+    assert runs == [(0, 5), (5, 10), (15, 5), (20, 10), (30, 7)]
+    with pytest.raises(InputError, match="ordered by their first coordinate"):
+        merge_tiles_by_rows(tile_reader(volume, starts[::-1], shapes[::-1]), starts[::-1], volume.shape, shapes[::-1], sink=sink,
+                            predictor=predictor)
+
+
+def test_batches_share_a_shape_and_stay_under_a_voxel_budget():
+    from medimg.common.tiling import uniform_batches
+
+    shapes = np.array([[2, 2, 2]] * 5 + [[4, 4, 4]] * 3)  # 8 and 64 voxels
+    assert uniform_batches(shapes, 4) == [slice(0, 4), slice(4, 5), slice(5, 8)]
+    # 16 voxels: two small tiles a batch; a large tile alone exceeds the budget and goes alone
+    assert uniform_batches(shapes, 4, max_voxels=16) == [slice(0, 2), slice(2, 4), slice(4, 5), slice(5, 6), slice(6, 7), slice(7, 8)]
+    assert uniform_batches(shapes, 4, max_voxels=128) == [slice(0, 4), slice(4, 5), slice(5, 7), slice(7, 8)]

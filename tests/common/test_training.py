@@ -48,14 +48,42 @@ def loss_fn(model, batch):
     return torch.mean((model(x) - y) ** 2)
 
 
-def _train(run_dir, epochs, *, resume=True, steps=20, num_workers=0):
+def _train(run_dir, epochs, *, resume=True, steps=20, num_workers=0, learning_rate=0.1, start_weights=None):
     torch.manual_seed(0)
     model = torch.nn.Linear(1, 1)
-    settings = TrainingSettings(epochs=epochs, steps_per_epoch=steps, learning_rate=0.1, lr_step_epochs=2, lr_gamma=0.5, seed=1)
+    settings = TrainingSettings(epochs=epochs, steps_per_epoch=steps, learning_rate=learning_rate, lr_step_epochs=2, lr_gamma=0.5, seed=1)
     dataset = LinePoints(settings.samples_per_epoch(BATCH), seed=settings.seed)
     result = fit(model, dataset=dataset, batch_size=BATCH, num_workers=num_workers, loss_fn=loss_fn, settings=settings, run_dir=run_dir,
-                 arch="toy", device=torch.device("cpu"), resume=resume)
+                 arch="toy", device=torch.device("cpu"), resume=resume, start_weights=start_weights)
     return model, result
+
+
+def test_start_weights_fine_tune_a_trained_model_and_a_resume_keeps_its_own_state(tmp_path):
+    _, trained = _train(tmp_path / "trained", 4)
+    # a negligible learning rate leaves the start weights as they were: the model is the file it started from
+    tuned, result = _train(tmp_path / "tuned", 1, learning_rate=1e-12, start_weights=trained.weights)
+    start, _ = load_weights(trained.weights)
+    torch.testing.assert_close(tuned.weight.detach(), start["weight"], rtol=0, atol=1e-9)
+    assert load_weights(result.weights)[1]["start_weights"] == "weights.safetensors"
+    # from random layers the same run keeps its random weights, far from y = 3x - 1
+    untouched, _ = _train(tmp_path / "random", 1, learning_rate=1e-12)
+    assert abs(untouched.weight.item() - 3.0) > 1.0
+    # a resumed run continues from its checkpoint, not from the start weights
+    _train(tmp_path / "untuned", 1, learning_rate=1e-12)
+    resumed, _ = _train(tmp_path / "untuned", 2, learning_rate=1e-12, start_weights=trained.weights)
+    torch.testing.assert_close(resumed.weight.detach(), untouched.weight.detach(), rtol=0, atol=1e-9)
+
+
+def test_start_weights_of_another_architecture_are_refused(tmp_path):
+    from medimg.common.errors import ModelError
+    from medimg.common.weights import save_weights
+
+    other = save_weights(tmp_path / "other.safetensors", {"weight": torch.zeros(1, 1), "bias": torch.zeros(1)}, arch="other")
+    with pytest.raises(ModelError, match="architecture 'toy'"):
+        _train(tmp_path / "run", 1, start_weights=other)
+    mis_shaped = save_weights(tmp_path / "wide.safetensors", {"weight": torch.zeros(2, 1), "bias": torch.zeros(2)}, arch="toy")
+    with pytest.raises(ModelError, match="another shape"):
+        _train(tmp_path / "run2", 1, start_weights=mis_shaped)
 
 
 def test_training_learns_and_logs_each_epoch(tmp_path):

@@ -58,3 +58,16 @@ def test_corrupt_file_is_a_format_error(tmp_path):
 def test_missing_file_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         read_volume(tmp_path / "none.tif")
+
+
+def test_a_volume_written_page_by_page_is_the_same_file(tmp_path):
+    from medimg.common.volumes import write_volume_pages
+
+    volume = np.random.default_rng(0).integers(0, 60000, (3, 4, 5)).astype(np.uint16)
+    write_volume(tmp_path / "whole.tif", volume, metadata={"threshold": 0.5})
+    write_volume_pages(tmp_path / "pages.tif", iter(volume), shape=volume.shape, dtype=np.uint16, metadata={"threshold": 0.5})
+    np.testing.assert_array_equal(read_volume(tmp_path / "pages.tif"), volume)
+    assert read_volume_metadata(tmp_path / "pages.tif") == read_volume_metadata(tmp_path / "whole.tif")
+    with pytest.raises(InputError, match="3 pages of shape"):
+        write_volume_pages(tmp_path / "bad.tif", iter(volume[:, :2]), shape=volume.shape, dtype=np.uint16)
+    assert not list(tmp_path.glob("bad*"))  # nothing half-written

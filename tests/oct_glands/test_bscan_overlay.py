@@ -34,3 +34,12 @@ def test_mismatched_shapes_are_refused():
     volume, surface, labels = scene()
     with pytest.raises(InputError, match="labels of its shape"):
         bscan_overlay(volume, surface, labels[:, :10], band=8)
+
+
+def test_a_depth_window_of_labels_draws_the_same_picture():
+    from medimg.oct_glands.depth_window import DepthWindow
+
+    volume, surface, labels = scene()
+    window = DepthWindow(labels[:, 8:14].copy(), top=8, depth=20)
+    assert overlay_bscans(window) == overlay_bscans(labels)
+    np.testing.assert_array_equal(bscan_overlay(volume, surface, window, band=8), bscan_overlay(volume, surface, labels, band=8))

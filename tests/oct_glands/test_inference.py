@@ -114,3 +114,22 @@ def test_without_levels_the_blocks_give_them():
     from medimg.oct_glands.intensity import levels_of_blocks, scale_to_levels
 
     np.testing.assert_allclose(np.concatenate(seen)[:, 0], scale_to_levels(blocks, levels_of_blocks(blocks)), atol=1e-6)
+
+
+def test_probability_window_holds_the_blocks_depths_as_floats_or_uint8_codes():
+    from medimg.oct_glands.inference import predict_probability_window
+
+    rng = np.random.default_rng(0)
+    volume = rng.integers(0, 256, (8, 30, 10)).astype(np.uint8)
+    corners = np.array([[0, 12, 0], [4, 6, 4], [0, 9, 2]])  # out of row order: the window sorts them
+    arguments = dict(block_size=4, predictor=lambda batch: 6.0 * batch, weighting="gaussian", levels=(0.0, 128.0, 255.0))
+    expected = predict_probability(tile_reader(volume, corners, (4, 4, 4)), corners, volume.shape, **arguments)
+    floats = predict_probability_window(tile_reader(volume, corners, (4, 4, 4)), corners, volume.shape, **arguments)
+    assert (floats.top, floats.bottom, floats.depth) == (6, 16, 30) and floats.data.dtype == np.float32
+    np.testing.assert_array_equal(floats.to_array(), expected)
+    assert expected[:, :6].max() == 0 and expected[:, 16:].max() == 0 and expected[:, 6:16].max() > 0.5
+    codes = predict_probability_window(tile_reader(volume, corners, (4, 4, 4)), corners, volume.shape, storage="uint8", **arguments)
+    assert codes.data.dtype == np.uint8 and codes.data.nbytes * 4 == floats.data.nbytes
+    assert np.abs(codes.to_array() - expected).max() <= 0.5 / 255 + 1e-6
+    with pytest.raises(Exception, match="probability storage among float32, uint8"):
+        predict_probability_window(tile_reader(volume, corners, (4, 4, 4)), corners, volume.shape, storage="float16", **arguments)

@@ -24,3 +24,16 @@ def test_no_glands_no_pores_and_probability_is_optional():
     assert gland_pores(np.zeros((2, 2, 2), np.uint8)) == []
     labels = np.ones((1, 1, 2), np.uint8)
     assert gland_pores(labels)[0]["mean_probability"] is None
+
+
+def test_a_depth_window_of_labels_and_probability_codes_gives_the_same_pores():
+    labels = np.zeros((10, 12, 14), np.uint16)
+    labels[2:5, 3:8, 4:6] = 1
+    probability = np.zeros(labels.shape, np.float32)
+    probability[2:5, 3:8, 4:6] = 204 / 255
+    window_codes = np.rint(probability[:, 3:9] * 255).astype(np.uint8)
+    pores = gland_pores(labels[:, 3:9], probability=window_codes, top=3, probability_scale=1 / 255)
+    expected = gland_pores(labels, probability=probability)
+    assert [sorted(p) for p in pores] == [sorted(p) for p in expected]
+    assert [list(p.values()) for p in pores] == [pytest.approx(list(p.values())) for p in expected]
+    assert pores[0]["z"] == pytest.approx(5.0) and pores[0]["mean_probability"] == pytest.approx(0.8)

@@ -32,3 +32,35 @@ def test_connectivity_decides_whether_diagonal_voxels_join():
 def test_bad_options_are_refused():
     with pytest.raises(InputError, match="connectivity 1, 2 or 3"):
         label_glands(np.zeros((2, 2, 2), bool), connectivity=4)
+
+
+def test_labelling_by_slabs_joins_a_gland_split_by_the_slab_boundary():
+    from medimg.oct_glands.prune import label_glands_by_slabs
+
+    mask = np.zeros((4, 5, 5), bool)
+    mask[0:2, 0, 0] = True  # 2 voxels, rows 0-1: inside slab 0
+    mask[1, 3, 3] = True  # touches the next voxel only through a corner, across the slab boundary
+    mask[2:4, 4, 4] = True  # 2 voxels in slab 1: with the corner voxel, one gland of 3
+    labels, mask_voxels = label_glands_by_slabs(lambda rows: mask[rows], 4, min_size=3, connectivity=3, slab=2)
+    assert mask_voxels == 5 and labels.dtype == np.uint16
+    assert labels[1, 3, 3] == labels[2, 4, 4] == labels[3, 4, 4] == 1 and labels.max() == 1  # the 2-voxel gland is pruned
+    faces_only, _ = label_glands_by_slabs(lambda rows: mask[rows], 4, min_size=2, connectivity=1, slab=2)
+    assert faces_only.max() == 2 and faces_only[1, 3, 3] == 0  # with faces only the corner voxel stands alone and goes
+
+
+@pytest.mark.parametrize("slab", [1, 2, 5, 64])
+@pytest.mark.parametrize("connectivity", [1, 2, 3])
+def test_labelling_by_slabs_equals_labelling_the_whole_mask(slab, connectivity):
+    from scipy import ndimage
+
+    from medimg.oct_glands.prune import label_glands_by_slabs
+
+    rng = np.random.default_rng(slab * 10 + connectivity)
+    for _ in range(5):
+        shape = tuple(int(n) for n in rng.integers(3, 24, size=3))
+        mask = ndimage.gaussian_filter(rng.random(shape), 1.0) > rng.uniform(0.5, 0.55)
+        min_size = int(rng.integers(1, 20))
+        expected = label_glands(mask, min_size=min_size, connectivity=connectivity)
+        labels, mask_voxels = label_glands_by_slabs(lambda rows: mask[rows], shape[0], min_size=min_size, connectivity=connectivity, slab=slab)
+        assert labels.dtype == expected.dtype and mask_voxels == mask.sum()
+        np.testing.assert_array_equal(labels, expected)

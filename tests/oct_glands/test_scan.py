@@ -50,3 +50,13 @@ def test_a_nan_scan_on_the_cli_is_one_error_line_and_exit_1(tmp_path):
     assert result.exit_code == 1 and result.stdout == ""
     assert result.stderr.startswith("Error: expected finite voxel values") and len(result.stderr.splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_a_scan_read_for_in_place_work_is_its_own_writable_array(tmp_path):
+    volume = np.arange(3 * 80 * 80 * 2, dtype=np.uint8).reshape(3, 80, 160)[:, :, :80].copy()
+    volume = np.tile(volume, (27, 1, 1))[:80]
+    tifffile.imwrite(tmp_path / "scan.tif", volume)
+    mapped = load_scan(tmp_path / "scan.tif")
+    own = load_scan(tmp_path / "scan.tif", mmap=False)
+    assert not mapped.flags.writeable and own.flags.writeable and isinstance(mapped, np.memmap) and not isinstance(own, np.memmap)
+    np.testing.assert_array_equal(own, mapped)

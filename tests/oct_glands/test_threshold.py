@@ -45,3 +45,25 @@ def test_fixed_threshold_uses_greater_or_equal():
 def test_constant_map_selects_nothing():
     mask, _ = binarize(np.zeros((3, 3, 3), np.float32))
     assert not mask.any()
+
+
+def test_a_depth_window_gets_the_threshold_of_the_whole_volume_it_stands_for():
+    from medimg.oct_glands.depth_window import DepthWindow, encode_probability
+    from medimg.oct_glands.threshold import window_histogram, window_threshold
+
+    rng = np.random.default_rng(3)
+    band = np.clip(np.concatenate([rng.normal(0.45, 0.05, 3000), rng.normal(0.9, 0.03, 1000)]), 0, 1).astype(np.float32).reshape(4, 25, 40)
+    volume = np.zeros((4, 60, 40), np.float32)
+    volume[:, 20:45] = band
+    window = DepthWindow(band, top=20, depth=60)
+    # the zeros above and below count: they are a class of their own, and the band's two modes go together
+    assert window_threshold(window) == otsu_threshold(volume) == 1 / 256
+    assert otsu_threshold(band) == pytest.approx(0.64, abs=0.02)
+    # uint8 codes are binned exactly as their decoded values
+    codes = DepthWindow(encode_probability(band), top=20, depth=60, scale=1 / 255)
+    decoded = np.zeros_like(volume)
+    decoded[:, 20:45] = codes.values(slice(None))
+    np.testing.assert_array_equal(window_histogram(codes), np.histogram(decoded, bins=256, range=(0, 1))[0])
+    assert window_threshold(codes, threshold=0.3) == 0.3
+    with pytest.raises(InputError, match="threshold in"):
+        window_threshold(codes, threshold=1.5)

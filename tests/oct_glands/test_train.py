@@ -52,6 +52,31 @@ def test_train_writes_loadable_weights_and_resumes(tmp_path):
     assert loaded.preprocessing == INPUT_PREPROCESSING and loaded.metadata["epochs_trained"] == "2"
 
 
+def test_train_fine_tunes_start_weights_of_its_model_and_refuses_another_model(tmp_path):
+    data = tmp_path / "data"
+    assert runner.invoke(app, ["--quiet", "oct", "synth", str(data / "f.tif"), "--shape", "80,96,80", "--seed", "5"]).exit_code == 0
+    common = ["--quiet", "oct", "train", str(data), "--crop", "16", "--batch-size", "1", "--steps-per-epoch", "1", "--epochs", "1",
+              "--device", "cpu", "--lr", "1e-12"]
+    start = tmp_path / "light.safetensors"
+    from medimg.common.models import arch_of, weights_metadata
+    from medimg.common.weights import save_weights
+    from medimg.oct_glands.models import build_model
+
+    torch.manual_seed(123)
+    network = build_model("light")
+    save_weights(start, network.state_dict(), arch=arch_of("oct", "light"), metadata=weights_metadata(arch_of("oct", "light"), network))
+    tuned = runner.invoke(app, [*common, "-o", str(tmp_path / "tuned"), "--start-weights", str(start)])
+    assert tuned.exit_code == 0, tuned.stderr
+    tuned_state = load_model(weights=tuned.stdout.split()[0]).network.state_dict()
+    for key, value in network.state_dict().items():
+        if value.is_floating_point():  # BatchNorm running statistics move in training mode; the weights barely do
+            if "running" not in key:
+                torch.testing.assert_close(tuned_state[key], value, rtol=0, atol=1e-6)
+    wrong = runner.invoke(app, [*common, "-o", str(tmp_path / "wrong"), "--model", "standard", "--start-weights", str(start)])
+    assert wrong.exit_code != 0 and wrong.stdout == ""
+    assert wrong.stderr.startswith("Error: expected weights for architecture 'oct-standard'") and "Traceback" not in wrong.stderr
+
+
 def test_dice_loss_takes_logits():
     target = torch.zeros(1, 1, 4, 4, 4)
     target[..., :2, :, :] = 1
