@@ -123,6 +123,7 @@ def train(
     preset: Optional[str] = typer.Option(None, "--preset", help="Network size: small (default, CPU-trainable, ~3 MB) or paper (ResNet-18 + ViT-Base size)."),
     config: Optional[str] = typer.Option(None, "--config", help="build_model keywords as JSON, e.g. '{\"embed_dim\": 64, \"depth\": 2}' (advanced)."),
     no_augment: bool = typer.Option(False, "--no-augment", help="No crop/flip/rotation: resize only."),
+    size: Optional[int] = typer.Option(None, "--size", min=64, help="Lesion network only: input edge in pixels, a multiple of 32 (default 256); saved in the weights."),
     seed: int = typer.Option(0, "--seed"),
     device: str = DeviceOption,
     no_resume: bool = typer.Option(False, "--no-resume", help="Ignore an existing checkpoint and start over."),
@@ -138,10 +139,13 @@ def train(
 
         result = train_lesion(data_dir, output, fold=fold, epochs=epochs or 12, batch_size=batch_size or 16,
                               learning_rate=learning_rate or 2e-3, lr_step_epochs=9 if lr_step is None else lr_step,
-                              config=parse_model_config(config), seed=seed, device=device, resume=not no_resume, steps_per_epoch=steps)
+                              config=parse_model_config(config), seed=seed, device=device, resume=not no_resume, steps_per_epoch=steps,
+                              size=size or 256)
         for path in result.paths:
             typer.echo(str(path))
         return
+    if size is not None:
+        raise typer.BadParameter("--size applies to the lesion network only (LDL networks take the preset's input size)", param_hint="--size")
     epochs, batch_size = epochs or 120, batch_size or 64
     learning_rate, lr_step = learning_rate or 1e-4, 30 if lr_step is None else lr_step
     result = run_training(

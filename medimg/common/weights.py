@@ -37,7 +37,7 @@ SHIPPED: dict[str, ShippedWeights] = {
     "oct-light": ShippedWeights(
         name="oct-light",
         filename="oct_light.safetensors",
-        sha256="f81ccb52f2aa6389a086425bd8a477f40eb2c27fae6d2137f176e1fb1866d7ab",
+        sha256="23cb1ff82aa90b13726fb70942786ee101a4854928ce97825c90324c07c80965",
         arch="oct-light",
         card="oct_light.md",
     ),

@@ -218,17 +218,30 @@ REAL_PHOTOS = Path(__file__).parents[1] / "data" / "acne04_photos"
 
 
 def test_train_lesion_then_evaluate_reports_both_counts(tmp_path):
+    from medimg.common.models import load_model
+
     config = '{"widths": [4, 8, 8, 8], "decoder_width": 8}'
     trained = runner.invoke(app, ["--quiet", "acne", "train", str(REAL_PHOTOS), "--model", "lesion", "-o", str(tmp_path / "run"),
-                                  "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--config", config, "--device", "cpu"])
+                                  "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--config", config, "--device", "cpu",
+                                  "--size", "96"])
     assert trained.exit_code == 0, trained.stderr
     weights, log, curves = trained.stdout.splitlines()
     assert weights.endswith("weights.safetensors") and log.endswith("train_log.csv")
+    assert load_model(weights).preprocessing["input_size"] == 96
     evaluated = runner.invoke(app, ["--quiet", "acne", "evaluate", str(REAL_PHOTOS), "--weights", weights, "--json", "--device", "cpu"])
     assert evaluated.exit_code == 0, evaluated.stderr
     report = json.loads(evaluated.stdout)
     assert report["n_images"] == 4 and 0.0 <= report["grade_head_acc"] <= 1.0
     assert report["detected_count_mae"] >= 0.0 and report["ldl_count_mae"] == report["counting"]["MAE"]
+
+
+def test_size_is_refused_for_ldl_networks_and_off_multiples_of_32(tmp_path):
+    for model, size, message in (("resnet", "96", "--size applies to the lesion network only"),
+                                 ("lesion", "100", "expected an input size that is a multiple of 32, at least 64, got 100")):
+        result = runner.invoke(app, ["acne", "train", str(REAL_PHOTOS), "--model", model, "--size", size, "-o", str(tmp_path / model)])
+        assert result.exit_code != 0 and result.stdout == ""
+        assert message in result.stderr and "Traceback" not in result.stderr
+        assert not (tmp_path / model).exists()
 
 
 def test_overlay_with_a_network_without_detector_is_a_clean_error(tmp_path, random_weights):
