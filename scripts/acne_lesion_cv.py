@@ -1,11 +1,13 @@
 """Five-fold cross-validation of the shipped acne lesion network on real ACNE04 photos.
 
-    nohup .venv/bin/python scripts/acne_lesion_cv.py ../shared/data/acne04_train runs/acne_lesion_cv > cv.log 2>&1 &
+    nohup .venv/bin/python scripts/acne_lesion_cv.py ../shared/data/acne04_train runs/acne_lesion_cv [FOLDS [EPOCHS SIZE LR_STEP]] > cv.log 2>&1 &
+
+(the card's 256 px table: ``... 0,1,2,3,4 12 256 9``).
 
 Per fold k (resumable: a finished fold's run folder is reused):
 
-1. ``medimg acne train DATA --model lesion --fold k`` (:func:`medimg.acne.lesion_training.train_lesion`,
-   12 epochs, ~16 min on 2 CPU cores);
+1. ``medimg acne train DATA --model lesion --fold k --size 320 --epochs 18 --lr-step 14``
+   (:func:`medimg.acne.lesion_training.train_lesion`, the shipped recipe, ~75 min on 2 CPU cores);
 2. the detector threshold is chosen on fold k's own training photos
    (:func:`~medimg.acne.lesion_training.calibrate_threshold`) and stored in the weights;
 3. ``medimg acne evaluate DATA --fold k --weights ...`` scores ``NNEW_test_k.txt``, photos it never saw.
@@ -98,7 +100,7 @@ def pooled_report_table(reports: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(data_dir: str, runs_dir: str, folds: str = "0,1,2,3,4", epochs: int = 12) -> None:
+def main(data_dir: str, runs_dir: str, folds: str = "0,1,2,3,4", epochs: int = 18, size: int = 320, lr_step: int = 14) -> None:
     runs = Path(runs_dir)
     rows, reports = [], []
     for fold in (int(k) for k in folds.split(",")):
@@ -107,7 +109,8 @@ def main(data_dir: str, runs_dir: str, folds: str = "0,1,2,3,4", epochs: int = 1
         from medimg.common.models import load_model
 
         if not (weights.is_file() and load_model(weights).metadata.get("epochs_trained") == str(epochs)):
-            weights = train_lesion(data_dir, run, fold=fold, epochs=epochs).weights  # resumes an unfinished run
+            # resumes an unfinished run
+            weights = train_lesion(data_dir, run, fold=fold, epochs=epochs, size=size, lr_step_epochs=lr_step).weights
         loaded = load_model(weights)
         if "threshold_chosen_on" in loaded.metadata:  # calibrated by an earlier run of this script
             calibration = {"threshold": loaded.output["threshold"]}
@@ -130,4 +133,4 @@ def main(data_dir: str, runs_dir: str, folds: str = "0,1,2,3,4", epochs: int = 1
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3], *sys.argv[3:4], *(int(a) for a in sys.argv[4:5]))
+    main(*sys.argv[1:3], *sys.argv[3:4], *(int(a) for a in sys.argv[4:7]))

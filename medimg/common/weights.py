@@ -51,7 +51,7 @@ SHIPPED: dict[str, ShippedWeights] = {
     "acne-lesion": ShippedWeights(
         name="acne-lesion",
         filename="acne_lesion.safetensors",
-        sha256="45f13d3658f8d77530d304c262e4b046defe2eae09039b245fc23fb52cf0f452",
+        sha256="b9b3f8bfcfbb5e46e0e26ba482d379ada44088e697af6013982cd7697e0e462e",
         arch="acne-lesion",
         card="acne_lesion.md",
     ),
