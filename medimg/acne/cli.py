@@ -103,14 +103,14 @@ def train(
     fold: int = typer.Option(0, "--fold", min=0, help="Cross-validation fold k (split files NNEW_*_k.txt)."),
     model: str = ModelOption,
     output: Path = typer.Option(Path("runs/acne"), "-o", "--output", help="Run folder: weights, checkpoint, log (resumes from it)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Default: 120 (LDL networks), 12 (lesion)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Default: 120 (LDL networks), 18 (lesion, the shipped recipe)."),
     steps: Optional[int] = typer.Option(None, "--steps-per-epoch", min=1, help="Default: one pass over the training images."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Default: 64 (LDL networks), 16 (lesion)."),
     learning_rate: Optional[float] = typer.Option(None, "--lr", min=0.0, help="Default: 1e-4 (LDL networks), 2e-3 (lesion)."),
     weight_decay: float = typer.Option(5e-4, "--weight-decay", min=0.0, help="LDL networks only (lesion: 1e-4)."),
     lr_step: Optional[int] = typer.Option(None, "--lr-step", min=0, help=(
         "Divide the learning rate by 10 every this many epochs (0 = constant). Default: 30 (LDL networks); "
-        "lesion: once, after this many epochs, default 9.")),
+        "lesion: once, after this many epochs, default 14.")),
     sigma: float = typer.Option(3.0, "--sigma", min=0.0, help="Width of the count label distribution (genLD), in counts."),
     alpha: float = typer.Option(0.6, "--alpha", min=0.0, max=1.0, help="Loss = a/2 (L_cou2cls + L_cou) + (1 - a) L_cls."),
     weighting: str = typer.Option("report", "--weighting", help="report: a/2 (L_cou2cls + L_cou) + (1-a) L_cls; ldl: the LDL code's a/2 (L_cls + L_cou2cls) + (1-a) L_cou."),
@@ -123,7 +123,7 @@ def train(
     preset: Optional[str] = typer.Option(None, "--preset", help="Network size: small (default, CPU-trainable, ~3 MB) or paper (ResNet-18 + ViT-Base size)."),
     config: Optional[str] = typer.Option(None, "--config", help="build_model keywords as JSON, e.g. '{\"embed_dim\": 64, \"depth\": 2}' (advanced)."),
     no_augment: bool = typer.Option(False, "--no-augment", help="No crop/flip/rotation: resize only."),
-    size: Optional[int] = typer.Option(None, "--size", min=64, help="Lesion network only: input edge in pixels, a multiple of 32 (default 256); saved in the weights."),
+    size: Optional[int] = typer.Option(None, "--size", min=64, help="Lesion network only: input edge in pixels, a multiple of 32 (default 320, the shipped recipe); saved in the weights."),
     seed: int = typer.Option(0, "--seed"),
     device: str = DeviceOption,
     no_resume: bool = typer.Option(False, "--no-resume", help="Ignore an existing checkpoint and start over."),
@@ -137,10 +137,10 @@ def train(
     if model == "lesion":
         from medimg.acne.lesion_training import train_lesion
 
-        result = train_lesion(data_dir, output, fold=fold, epochs=epochs or 12, batch_size=batch_size or 16,
-                              learning_rate=learning_rate or 2e-3, lr_step_epochs=9 if lr_step is None else lr_step,
+        result = train_lesion(data_dir, output, fold=fold, epochs=epochs or 18, batch_size=batch_size or 16,
+                              learning_rate=learning_rate or 2e-3, lr_step_epochs=14 if lr_step is None else lr_step,
                               config=parse_model_config(config), seed=seed, device=device, resume=not no_resume, steps_per_epoch=steps,
-                              size=size or 256)
+                              size=size or 320)
         for path in result.paths:
             typer.echo(str(path))
         return
