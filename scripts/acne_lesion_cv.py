@@ -26,7 +26,7 @@ import numpy as np
 
 from medimg.acne.evaluate import evaluate_fold
 from medimg.acne.labels import GRADE_NAMES
-from medimg.acne.lesion_training import calibrate_threshold, train_lesion
+from medimg.acne.lesion_training import EPOCHS, INPUT_SIZE, LR_STEP_EPOCHS, calibrate_threshold, train_lesion
 from medimg.common.weights import sha256_of
 
 
@@ -100,7 +100,8 @@ def pooled_report_table(reports: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(data_dir: str, runs_dir: str, folds: str = "0,1,2,3,4", epochs: int = 18, size: int = 320, lr_step: int = 14) -> None:
+def main(data_dir: str, runs_dir: str, folds: str = "0,1,2,3,4", epochs: int = EPOCHS, size: int = INPUT_SIZE,
+         lr_step: int = LR_STEP_EPOCHS) -> None:
     runs = Path(runs_dir)
     rows, reports = [], []
     for fold in (int(k) for k in folds.split(",")):

@@ -137,10 +137,9 @@ def train(
     if model == "lesion":
         from medimg.acne.lesion_training import train_lesion
 
-        result = train_lesion(data_dir, output, fold=fold, epochs=epochs or 18, batch_size=batch_size or 16,
-                              learning_rate=learning_rate or 2e-3, lr_step_epochs=14 if lr_step is None else lr_step,
-                              config=parse_model_config(config), seed=seed, device=device, resume=not no_resume, steps_per_epoch=steps,
-                              size=size or 320)
+        given = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "lr_step_epochs": lr_step, "size": size}
+        result = train_lesion(data_dir, output, fold=fold, config=parse_model_config(config), seed=seed, device=device,
+                              resume=not no_resume, steps_per_epoch=steps, **{k: v for k, v in given.items() if v is not None})
         for path in result.paths:
             typer.echo(str(path))
         return

@@ -54,7 +54,10 @@ from medimg.common.sampling import EpochSeededDataset
 if TYPE_CHECKING:
     import torch
 
-INPUT_SIZE = 256
+# The shipped recipe (medimg/weights/acne_lesion.md): the defaults of train_lesion and of `acne train --model lesion`.
+INPUT_SIZE = 320
+EPOCHS = 18
+LR_STEP_EPOCHS = 14
 STRIDE = 4
 THRESHOLDS = (0.2, 0.3, 0.4, 0.5)
 DEFAULT_THRESHOLD = 0.3
@@ -231,10 +234,10 @@ def train_lesion(
     run_dir: Path | str,
     *,
     fold: int = 0,
-    epochs: int = 12,
+    epochs: int = EPOCHS,
     batch_size: int = 16,
     learning_rate: float = 2e-3,
-    lr_step_epochs: int = 9,
+    lr_step_epochs: int = LR_STEP_EPOCHS,
     size: int = INPUT_SIZE,
     seed: int = 0,
     device: str = "auto",
