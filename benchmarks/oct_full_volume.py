@@ -9,9 +9,10 @@ B-scans of 500 x 1800 is written as a TIFF, and each path runs the whole ``extra
 fresh process (so its peak resident memory is its own):
 
 * faithful: the paper's chain: BM3D over every row of every B-scan (``--faithful-denoiser``, by
-  default the ``bm3d`` package), 80^3 blocks at stride 40 (each voxel predicted ~4 times);
+  default the ``bm3d`` package), 80^3 blocks at stride 40 (each voxel predicted ~4 times), one
+  pass per block (``--test-time none``);
 * fast: our torch BM3D over the rows the ROIs read (``--denoise-rows tissue``), band tiles
-  (``--tiling band``: each voxel predicted ~1.3 times), BatchNorm folded.
+  (``--tiling band``: each voxel predicted ~1.3 times), BatchNorm folded, one pass per tile.
 
 The per-stage seconds are also printed scaled to a ``--volume-bscans`` volume (1400: a real
 fingertip scan): inference by the ratio of tiles (a slab has proportionally more edge tiles), every
@@ -36,8 +37,8 @@ import numpy as np
 from peak_memory import peak_rss_mib
 
 PATHS = {
-    "faithful": {"rows": "all", "tiling": "paper"},
-    "fast": {"rows": "tissue", "tiling": "band", "denoiser": "bm3d"},
+    "faithful": {"rows": "all", "tiling": "paper", "test_time": "none"},
+    "fast": {"rows": "tissue", "tiling": "band", "denoiser": "bm3d", "test_time": "none"},
 }
 
 
@@ -48,7 +49,7 @@ def run_path(name: str, scan: str, output: str, denoiser: str, weights: str | No
     settings = PATHS[name]
     options = ExtractOptions(
         denoise=DenoiseOptions(denoiser=settings.get("denoiser", denoiser), rows=settings["rows"], device=device),
-        inference=InferenceOptions(weights=Path(weights) if weights else None, device=device),
+        inference=InferenceOptions(weights=Path(weights) if weights else None, device=device, test_time=settings["test_time"]),
         tiling=settings["tiling"],
     )
     started = time.perf_counter()

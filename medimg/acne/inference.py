@@ -83,24 +83,12 @@ def input_preprocessing(predictor: Predictor) -> dict:
 
 
 def flip_averaged_logits(images: np.ndarray, predictor: Predictor):
-    """Test-time flip: the logits of ``images`` averaged with those of their mirror images.
+    """Test-time flip: the logits of ``images`` (B, 3, S, S) averaged with those of their mirror
+    images (:func:`medimg.common.test_time.symmetry_averaged` over the last axis); same structure
+    and shapes as ``predictor(images)``."""
+    from medimg.common.test_time import symmetry_averaged
 
-    Parameters
-    ----------
-    images : (B, 3, S, S) ndarray of float32
-    predictor : ``images -> logits``, one array or a tuple; spatial outputs ``(B, C, h, w)`` are
-        mirrored back before averaging, per-image outputs ``(B, K)`` are averaged as they are
-
-    Returns
-    -------
-    logits : same structure and shapes as ``predictor(images)``
-    """
-    images = np.asarray(images, dtype=np.float32)
-    plain, mirrored = predictor(images), predictor(np.ascontiguousarray(images[..., ::-1]))
-    single = not isinstance(plain, (tuple, list))
-    plain, mirrored = ((plain,), (mirrored,)) if single else (plain, mirrored)
-    averaged = tuple((a + (b[..., ::-1] if a.ndim == 4 else b)) / 2 for a, b in zip(plain, mirrored))
-    return averaged[0] if single else averaged
+    return symmetry_averaged(predictor, flip_axes=(-1,))(images)
 
 
 @dataclass(frozen=True)

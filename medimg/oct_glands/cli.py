@@ -28,6 +28,9 @@ BatchOption = typer.Option(4, "--batch-size", min=1, help="Blocks per forward pa
 WeightingOption = typer.Option(
     "gaussian", "--weighting",
     help="Blend of overlapping blocks' logits: gaussian (centre voxels count most) or constant (a plain mean, as the paper averaged).")
+TestTimeOption = typer.Option(
+    "flips", "--test-time",
+    help="Logits of each tile averaged over its en-face mirror images: flips (Y and X, 4 passes), dihedral (also Y-X swapped, 8) or none (1, 4x faster).")
 StrideOption = typer.Option(40, "--stride", min=1, help="Grid step N of the 80^3 blocks (paper: 40 for inference).")
 class SurfaceMethod(str, Enum):
     robust = "robust"
@@ -151,11 +154,12 @@ def infer(
     device: str = DeviceOption,
     batch_size: int = BatchOption,
     weighting: str = WeightingOption,
+    test_time: str = TestTimeOption,
 ) -> None:
     """Stage 4: gland probability per block, overlapping logits blended -> probability.tif."""
     from medimg.oct_glands.pipeline import InferenceOptions, run_infer
 
-    options = InferenceOptions(model=model, weights=weights, device=device, batch_size=batch_size, weighting=weighting)
+    options = InferenceOptions(model=model, weights=weights, device=device, batch_size=batch_size, weighting=weighting, test_time=test_time)
     typer.echo(str(run_infer(blocks, _output_dir(output, blocks, beside_input=True), options=options)))
 
 
@@ -228,6 +232,7 @@ def extract(
     device: str = DeviceOption,
     batch_size: int = BatchOption,
     weighting: str = WeightingOption,
+    test_time: str = TestTimeOption,
     value: Optional[float] = typer.Option(None, "--threshold", min=0.0, max=1.0, help="Fixed probability threshold; default: Otsu."),
     min_size: int = MinSizeOption,
     connectivity: int = ConnectivityOption,
@@ -242,7 +247,8 @@ def extract(
         denoise=DenoiseOptions(enabled=not no_denoise, sigma=sigma, domain=domain, stage=bm3d_stage, denoiser=denoiser,
                                noise_region=noise_region, rows=denoise_rows, device=device),
         surface=SurfaceOptions(method=surface_method.value, smooth_sigma=smooth, rising_only=rising_only, median_size=median),
-        inference=InferenceOptions(model=model, weights=weights, device=device, batch_size=batch_size, weighting=weighting),
+        inference=InferenceOptions(model=model, weights=weights, device=device, batch_size=batch_size, weighting=weighting,
+                                   test_time=test_time),
         stride=stride,
         tiling=tiling,
         threshold=value,

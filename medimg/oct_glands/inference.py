@@ -20,21 +20,26 @@ import numpy as np
 from medimg.common.activation import activate
 from medimg.common.errors import InputError, OptionValueError, expected
 from medimg.common.predictor import LazyModel, NetworkOptions, Predictor, group_network, model_io
+from medimg.common.test_time import TEST_TIME_AUGMENTATIONS, en_face_symmetries
 from medimg.common.tiling import WEIGHTINGS, merge_tiles_by_rows, row_order
 from medimg.common.tiling import tile_shapes as tile_shape_rows
 from medimg.oct_glands.depth_window import PROBABILITY_CODES, DepthWindow, encode_probability
 from medimg.oct_glands.intensity import levels_of_blocks, scale_to_levels
 
 DEFAULT_ARCH = "oct-light"
+DEFAULT_TEST_TIME = "flips"
 
 
 @dataclass(frozen=True)
 class InferenceOptions(NetworkOptions):  # model None: light, or the network a weights file holds
     weighting: str = "gaussian"  # how overlapping blocks blend: see medimg.common.tiling
+    test_time: str = DEFAULT_TEST_TIME  # en-face symmetries averaged per tile: see medimg.common.test_time
 
     def __post_init__(self) -> None:
         if self.weighting not in WEIGHTINGS:
             raise OptionValueError(expected(f"--weighting among {', '.join(WEIGHTINGS)}", repr(self.weighting)))
+        if self.test_time not in TEST_TIME_AUGMENTATIONS:
+            raise OptionValueError(expected(f"--test-time among {', '.join(TEST_TIME_AUGMENTATIONS)}", repr(self.test_time)))
 
 
 def oct_network(options: InferenceOptions = InferenceOptions()) -> LazyModel:
@@ -91,6 +96,7 @@ def predict_probability(
     weighting: str = "gaussian",
     batch_size: int = 4,
     levels: tuple[float, float, float] | None = None,
+    test_time: str = "none",
     progress: Callable[[list], Iterable] = lambda items: items,
 ) -> np.ndarray:
     """Blend the network's predictions over all blocks into a whole probability volume
@@ -101,7 +107,8 @@ def predict_probability(
     probability : (Y, Z, X) ndarray of float32 in [0, 1]
     """
     return predict_probability_window(read_blocks, corners, volume_shape, block_size=block_size, tile_shapes=tile_shapes, predictor=predictor,
-                                      weighting=weighting, batch_size=batch_size, levels=levels, progress=progress).to_array()
+                                      weighting=weighting, batch_size=batch_size, levels=levels, test_time=test_time,
+                                      progress=progress).to_array()
 
 
 def predict_probability_window(
@@ -116,6 +123,7 @@ def predict_probability_window(
     batch_size: int = 4,
     levels: tuple[float, float, float] | None = None,
     storage: str = "float32",
+    test_time: str = "none",
     finish_rows: Callable[[int, np.ndarray, int], None] | None = None,
     progress: Callable[[list], Iterable] = lambda items: items,
 ) -> DepthWindow:
@@ -136,6 +144,8 @@ def predict_probability_window(
         weights that scale by them; None: measured on up to 64 of the blocks
     storage : "float32" (the probabilities themselves) or "uint8" (codes ``round(255 p)``: a
         quarter of the memory, within 0.002 of the float)
+    test_time : "none", "flips" or "dihedral": each tile's logits averaged over its en-face
+        mirror images (and Y-X transposes), one pass each (:func:`medimg.common.test_time.en_face_symmetries`)
     finish_rows : ``finish_rows(first_row, probability, top)`` may change each run of finished rows
         (``(rows, W, X)`` float32, depths from ``top``) in place before it is stored
     batch_size : tiles per forward pass, fewer where they would exceed :data:`MAX_BATCH_VOXELS`
@@ -171,7 +181,8 @@ def predict_probability_window(
         window.data[rows] = encode_probability(probability) if storage == "uint8" else probability
 
     merge_tiles_by_rows(
-        lambda batch: read_blocks(order[batch]), local_corners, window.data.shape, shapes[order], sink=store, predictor=predictor,
+        lambda batch: read_blocks(order[batch]), local_corners, window.data.shape, shapes[order], sink=store,
+        predictor=en_face_symmetries(predictor, test_time),
         prepare=lambda blocks: network_input(blocks, preprocessing, levels), weighting=weighting, batch_size=batch_size,
         max_batch_voxels=MAX_BATCH_VOXELS, progress=progress,
     )

@@ -190,7 +190,7 @@ def run_infer(blocks_path: Path, output_dir: Path, *, options: InferenceOptions)
     probability = predict_probability(
         lambda batch: blocks[batch], corners, tuple(metadata["volume_shape"]), block_size=size,
         predictor=network, weighting=options.weighting, batch_size=options.batch_size,
-        levels=tuple(levels) if levels is not None else None, progress=_progress("infer"),
+        levels=tuple(levels) if levels is not None else None, test_time=options.test_time, progress=_progress("infer"),
     )
     return write_volume(output_dir / "probability.tif", probability, metadata={"weights": network.source}, inputs=[blocks_path])
 
@@ -287,7 +287,7 @@ def extract(
             tile_reader(volume, corners, (BLOCK_SIZE,) * 3 if shapes is None else shapes), corners, volume.shape,
             block_size=BLOCK_SIZE, tile_shapes=shapes, predictor=predictor, weighting=options.inference.weighting,
             batch_size=options.inference.batch_size, levels=levels, storage=PROBABILITY_STORAGE_OF_TILING[options.tiling],
-            finish_rows=finish_rows, progress=_progress("infer"),
+            test_time=options.inference.test_time, finish_rows=finish_rows, progress=_progress("infer"),
         )
     with clock.stage("threshold"):
         threshold = window_threshold(probability, threshold=options.threshold)

@@ -129,6 +129,10 @@ def test_a_bad_option_is_told_once_before_any_scan_is_read(tmp_path, toy_scan):
     assert result.exit_code == 2
     assert result.stderr.splitlines() == ["Error: expected --denoise-rows among tissue, all, got 'some'"]
     assert not (tmp_path / "d").exists()
+    result = _run("oct", "extract", toy_scan, "--test-time", "rotate", "-o", tmp_path / "t")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == ["Error: expected --test-time among none, flips, dihedral, got 'rotate'"]
+    assert not (tmp_path / "t").exists()
 
 
 def test_weights_name_their_own_network_without_model(tmp_path, toy_scan):
@@ -183,6 +187,17 @@ def test_two_scans_of_one_name_get_two_folders_and_an_input_is_never_an_output(t
     result = runner.invoke(app, ["oct", "extract", str(tmp_path / "glands.tif"), "-o", str(tmp_path), *network])
     assert result.exit_code == 1 and "glands.tif" in result.stderr and len(result.stderr.splitlines()) == 1
     assert not (tmp_path / "pores.csv").exists() and not list(tmp_path.glob(".*part*"))
+
+
+def test_infer_averages_mirror_images_unless_told_not_to(tmp_path, toy_scan, random_weights):
+    network = ["--weights", random_weights, "--device", "cpu"]
+    (surface,) = invoke("oct", "surface", toy_scan, "-o", tmp_path)
+    blocks, _ = invoke("oct", "crop", toy_scan, "--surface", surface, "-o", tmp_path)
+    by_default = read_volume(invoke("oct", "infer", blocks, "-o", tmp_path / "flips", *network)[0])
+    single = read_volume(invoke("oct", "infer", blocks, "-o", tmp_path / "none", "--test-time", "none", *network)[0])
+    assert by_default.shape == single.shape
+    # an untrained network is far from mirror-symmetric: averaging changes its answer
+    assert np.abs(by_default - single).max() > 1e-3
 
 
 def test_extract_with_band_tiling_from_the_cli(tmp_path, toy_scan, random_weights):

@@ -20,8 +20,10 @@ def test_a_batch_on_two_dask_workers_matches_the_serial_run(tmp_path):
     corrupt.write_bytes(b"II*\x00not really a tiff")
     batch = scans[:2] + [str(corrupt)] + scans[2:]
 
-    serial = runner.invoke(app, ["oct", "extract", *batch, "--no-denoise", "-o", str(tmp_path / "serial")])
-    on_dask = runner.invoke(app, ["oct", "extract", *batch, "--no-denoise", "-o", str(tmp_path / "dask"), "--workers", "2"])
+    # one pass per block (not the default): quicker, and a worker that dropped the option would differ
+    options = ["--no-denoise", "--test-time", "none"]
+    serial = runner.invoke(app, ["oct", "extract", *batch, *options, "-o", str(tmp_path / "serial")])
+    on_dask = runner.invoke(app, ["oct", "extract", *batch, *options, "-o", str(tmp_path / "dask"), "--workers", "2"])
 
     for result in (serial, on_dask):
         assert result.exit_code == 1, result.output

@@ -32,6 +32,25 @@ def test_an_unknown_weighting_is_refused():
         InferenceOptions(weighting="median")
 
 
+def test_an_unknown_test_time_augmentation_is_refused():
+    with pytest.raises(InputError, match="--test-time among none, flips, dihedral"):
+        InferenceOptions(test_time="rotate")
+
+
+def test_test_time_flips_average_each_tiles_logits_with_its_mirror_images():
+    # logit = 8 * (input - 0.5) * (x - 1.5) / 1.5 on a 4^3 block of ones: -4, -4/3, 4/3, 4 along x;
+    # the X mirror copy sees the ramp reversed, so with flips every logit averages to 0
+    block = np.full((1, 4, 4, 4), 255, np.uint8)
+    ramp = (np.arange(4, dtype=np.float32) - 1.5) / 1.5
+    predictor = lambda batch: 8.0 * (batch - 0.5) * ramp
+    arguments = dict(block_size=4, predictor=predictor, weighting="constant", levels=(0.0, 0.0, 255.0))
+    plain = predict_probability(lambda batch: block[batch], np.zeros((1, 3), int), (4, 4, 4), **arguments)
+    flipped = predict_probability(lambda batch: block[batch], np.zeros((1, 3), int), (4, 4, 4), test_time="flips", **arguments)
+    sigmoid = lambda t: 1.0 / (1.0 + np.exp(-t))
+    np.testing.assert_allclose(plain[0], np.tile(sigmoid(4.0 * ramp), (4, 1)), rtol=1e-6)
+    np.testing.assert_allclose(flipped, 0.5, rtol=1e-6)
+
+
 def test_weights_of_the_other_architecture_are_refused(tmp_path):
     from medimg.common.weights import save_weights
     from medimg.oct_glands.models import build_model
