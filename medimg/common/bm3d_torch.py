@@ -189,20 +189,24 @@ def _match_blocks(guide, *, max_group: int, threshold: float, search: int = SEAR
     offsets = torch.arange(-radius, radius + 1, device=guide.device)
     distances = torch.empty((n_batch, search, search, n_ry, n_rx), device=guide.device)
     valid_x = ((ref_x[None, :] + offsets[:, None]) >= 0) & ((ref_x[None, :] + offsets[:, None]) <= width - BLOCK)  # (dx, rx)
+    # One displacement row at a time, the squared differences laid out (B, dx, H, W): each
+    # subtraction then runs over contiguous rows, and the block sums add whole rows first
+    # (3x faster on a CPU than broadcasting over a sliding view of the shifted rows).
+    squared = torch.empty((n_batch, search, height, width), device=guide.device)
     for row, dy in enumerate(offsets.tolist()):
-        rows = padded[:, radius + dy : radius + dy + height]  # (B, H, W + 2r)
-        shifted = rows.unfold(2, width, 1)  # (B, H, search, W): shifted[..., k, x] = image(y + dy, x + k - r)
-        squared = (guide[:, :, None, :] - shifted).square_()
-        row_sums = _window_sums(squared, 1, step)  # (B, n_ry, search, W)
-        block_sums = _window_sums(row_sums, 3, step)  # (B, n_ry, search, n_rx)
-        distances[:, row] = block_sums.permute(0, 2, 1, 3)
+        for column in range(search):
+            torch.sub(guide, padded[:, radius + dy : radius + dy + height, column : column + width], out=squared[:, column])
+        squared.square_()
+        distances[:, row] = _block_sums(squared, step)  # (B, dx, n_ry, n_rx)
         valid_y = ((ref_y + dy) >= 0) & ((ref_y + dy) <= height - BLOCK)  # (ry,)
         invalid = ~(valid_y[None, :, None] & valid_x[:, None, :])  # (dx, ry, rx)
         distances[:, row].masked_fill_(invalid[None], float("inf"))
     distances = distances.reshape(n_batch, search * search, n_ry * n_rx)
     centre = (search * search) // 2
     distances[:, centre] = -1.0  # the reference block always leads its own group
-    nearest, which = torch.topk(distances, max_group, dim=1, largest=False, sorted=True)  # (B, K, R)
+    # topk along contiguous rows: 2-3x quicker on a CPU than along the strided candidate axis
+    nearest, which = torch.topk(distances.transpose(1, 2).contiguous(), max_group, dim=2, largest=False, sorted=True)  # (B, R, K)
+    nearest, which = nearest.transpose(1, 2), which.transpose(1, 2)  # (B, K, R)
     within = (nearest <= threshold).sum(dim=1).clamp_(min=1)
     sizes = torch.pow(2, torch.floor(torch.log2(within.float()))).long()
     dy = which // search - radius
@@ -211,6 +215,39 @@ def _match_blocks(guide, *, max_group: int, threshold: float, search: int = SEAR
     xs = ref_x.repeat(n_ry)[None, None, :] + dx
     positions = (ys * width + xs).permute(0, 2, 1).contiguous()  # (B, R, K)
     return positions, sizes
+
+
+def _block_sums(values, step: int):
+    """Sums of every BLOCK x BLOCK block of the last two axes at every ``step``:
+    (..., H, W) -> (..., (H - BLOCK) / step + 1, (W - BLOCK) / step + 1)."""
+    if BLOCK % step:
+        return _window_sums(_window_sums(values, values.dim() - 2, step), values.dim() - 1, step)
+    rows = _strided_sum(values, -2, step)  # chunks of ``step`` rows, whole rows added at once
+    chunks = _strided_sum(rows, -1, step)
+    per_block = BLOCK // step
+    n_y, n_x = chunks.shape[-2] - per_block + 1, chunks.shape[-1] - per_block + 1
+    sums = chunks[..., :n_y, :n_x].clone()
+    for i in range(per_block):
+        for j in range(per_block):
+            if i or j:
+                sums += chunks[..., i : i + n_y, j : j + n_x]
+    return sums
+
+
+def _strided_sum(values, dim: int, step: int):
+    """Sums of ``step`` consecutive entries along ``dim`` (its size a multiple of ``step``)."""
+    if step == 1:
+        return values
+
+    def every(start: int):
+        index = [slice(None)] * values.dim()
+        index[dim] = slice(start, None, step)
+        return values[tuple(index)]
+
+    total = every(0) + every(1)
+    for start in range(2, step):
+        total += every(start)
+    return total
 
 
 def _window_sums(values, dim: int, step: int):
@@ -242,7 +279,7 @@ def _all_block_spectra(images, forward):
     spectra = forward @ blocks  # (B, 64, n_y * n_x)
     spectra = spectra.reshape(n_batch, BLOCK * BLOCK, n_y, n_x)
     spectra = F.pad(spectra, (0, width - n_x, 0, height - n_y))
-    return spectra.reshape(n_batch, BLOCK * BLOCK, height * width).transpose(1, 2)
+    return spectra.reshape(n_batch, BLOCK * BLOCK, height * width).transpose(1, 2).contiguous()  # rows gathered whole later
 
 
 def _collaborative_filter(noisy, guide, sigma: float, parameters: BM3DParameters, *, wiener: bool):
@@ -288,9 +325,10 @@ def _collaborative_filter(noisy, guide, sigma: float, parameters: BM3DParameters
             def along_group(spectra):  # (s, M, 64) -> the Haar transform along s, one GEMM
                 return (haar @ spectra.reshape(size, -1)).reshape(size, n_refs, BLOCK * BLOCK)
 
-            group = along_group(flat_noisy[members])
+            # index_select: a gather of whole 64-float rows, several times quicker than indexing
+            group = along_group(flat_noisy.index_select(0, members.reshape(-1)))
             if wiener:
-                power = along_group(flat_guide[members]).square_()
+                power = along_group(flat_guide.index_select(0, members.reshape(-1))).square_()
                 gain = power.div_(power + noise_power)
                 group *= gain
                 weight = 1.0 / (sigma**2 * gain.square_().sum(dim=(0, 2)).clamp_(min=1e-12))

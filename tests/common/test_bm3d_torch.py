@@ -9,6 +9,7 @@ from medimg.common.bm3d_torch import (
     BLOCK,
     BM3DParameters,
     _bior15_matrix,
+    _block_sums,
     _haar_matrix,
     _match_blocks,
     _window_sums,
@@ -54,6 +55,19 @@ def test_window_sums_match_a_plain_sliding_sum(step: int) -> None:
     values = torch.arange(2 * size * 3, dtype=torch.float32).reshape(2, size, 3)
     expected = torch.stack([values[:, start : start + BLOCK].sum(1) for start in range(0, size - BLOCK + 1, step)], dim=1)
     torch.testing.assert_close(_window_sums(values, 1, step), expected)
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 4, 8])
+def test_block_sums_match_a_plain_sum_of_each_block(step: int) -> None:
+    import torch
+
+    height, width = BLOCK + 3 * step, BLOCK + 4 * step
+    values = torch.from_numpy(np.random.default_rng(step).random((2, 3, height, width)).astype(np.float32))
+    expected = torch.stack([torch.stack([values[..., y : y + BLOCK, x : x + BLOCK].sum((-1, -2))
+                                         for x in range(0, width - BLOCK + 1, step)], dim=-1)
+                            for y in range(0, height - BLOCK + 1, step)], dim=-2)
+    assert expected.shape == (2, 3, 4, 5)
+    torch.testing.assert_close(_block_sums(values, step), expected)
 
 
 def test_a_copied_block_is_found_at_its_offset() -> None:
