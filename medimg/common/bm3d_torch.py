@@ -191,7 +191,7 @@ def _match_blocks(guide, *, max_group: int, threshold: float, search: int = SEAR
     valid_x = ((ref_x[None, :] + offsets[:, None]) >= 0) & ((ref_x[None, :] + offsets[:, None]) <= width - BLOCK)  # (dx, rx)
     # One displacement row at a time, the squared differences laid out (B, dx, H, W): each
     # subtraction then runs over contiguous rows, and the block sums add whole rows first
-    # (3x faster on a CPU than broadcasting over a sliding view of the shifted rows).
+    # (2-3x faster on a CPU than broadcasting over a sliding view of the shifted rows).
     squared = torch.empty((n_batch, search, height, width), device=guide.device)
     for row, dy in enumerate(offsets.tolist()):
         for column in range(search):
