@@ -9,10 +9,8 @@ from medimg.common.bm3d_torch import (
     BLOCK,
     BM3DParameters,
     _bior15_matrix,
-    _block_sums,
     _haar_matrix,
     _match_blocks,
-    _window_sums,
     bm3d_torch,
 )
 from medimg.common.errors import InputError
@@ -47,27 +45,40 @@ def test_bior15_rows_are_unit_norm_and_the_transform_inverts() -> None:
     np.testing.assert_allclose(np.linalg.solve(matrix, matrix @ signal), signal, atol=1e-10)
 
 
-@pytest.mark.parametrize("step", [3, 4])
-def test_window_sums_match_a_plain_sliding_sum(step: int) -> None:
+def _brute_force_matches(image: np.ndarray, *, search: int, step: int, max_group: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every reference block's distances to each candidate in its window, in plain loops."""
+    height, width = image.shape
+    radius = search // 2
+    refs = [(y, x) for y in range(0, height - BLOCK + 1, step) for x in range(0, width - BLOCK + 1, step)]
+    nearest_positions, nearest_distances = [], []
+    for y, x in refs:
+        block = image[y : y + BLOCK, x : x + BLOCK].astype(np.float64)
+        candidates = []
+        for cy in range(max(0, y - radius), min(height - BLOCK, y + radius) + 1):
+            for cx in range(max(0, x - radius), min(width - BLOCK, x + radius) + 1):
+                distance = -1.0 if (cy, cx) == (y, x) else float(((image[cy : cy + BLOCK, cx : cx + BLOCK] - block) ** 2).sum())
+                candidates.append((distance, cy * width + cx))
+        candidates.sort()
+        nearest_distances.append([d for d, _ in candidates[:max_group]])
+        nearest_positions.append([p for _, p in candidates[:max_group]])
+    return np.array(nearest_positions), np.array(nearest_distances)
+
+
+@pytest.mark.parametrize(("height", "width", "step", "search", "max_group", "tile"),
+                         [(40, 40, 4, 35, 8, 4), (29, 41, 3, 9, 16, 4), (20, 44, 4, 11, 8, 3), (9, 9, 1, 5, 4, 2), (8, 30, 2, 39, 8, 4)])
+def test_matches_are_the_nearest_blocks_found_by_brute_force(height: int, width: int, step: int, search: int, max_group: int, tile: int) -> None:
     import torch
 
-    size = BLOCK + 5 * step
-    values = torch.arange(2 * size * 3, dtype=torch.float32).reshape(2, size, 3)
-    expected = torch.stack([values[:, start : start + BLOCK].sum(1) for start in range(0, size - BLOCK + 1, step)], dim=1)
-    torch.testing.assert_close(_window_sums(values, 1, step), expected)
-
-
-@pytest.mark.parametrize("step", [1, 2, 3, 4, 8])
-def test_block_sums_match_a_plain_sum_of_each_block(step: int) -> None:
-    import torch
-
-    height, width = BLOCK + 3 * step, BLOCK + 4 * step
-    values = torch.from_numpy(np.random.default_rng(step).random((2, 3, height, width)).astype(np.float32))
-    expected = torch.stack([torch.stack([values[..., y : y + BLOCK, x : x + BLOCK].sum((-1, -2))
-                                         for x in range(0, width - BLOCK + 1, step)], dim=-1)
-                            for y in range(0, height - BLOCK + 1, step)], dim=-2)
-    assert expected.shape == (2, 3, 4, 5)
-    torch.testing.assert_close(_block_sums(values, step), expected)
+    image = np.random.default_rng(height * width).random((height, width)).astype(np.float32)  # no ties among distances
+    threshold = 4.0
+    positions, sizes = _match_blocks(torch.from_numpy(np.stack([image, image[::-1].copy()])), max_group=max_group,
+                                     threshold=threshold, search=search, step=step, tile=tile)
+    for index, picture in enumerate([image, image[::-1].copy()]):
+        expected_positions, expected_distances = _brute_force_matches(picture, search=search, step=step, max_group=max_group)
+        found = min(max_group, expected_positions.shape[1])
+        np.testing.assert_array_equal(positions[index, :, :found].numpy(), expected_positions[:, :found])
+        within = np.maximum((expected_distances[:, :found] <= threshold).sum(axis=1), 1)
+        np.testing.assert_array_equal(sizes[index].numpy(), 2 ** np.floor(np.log2(within)).astype(int))
 
 
 def test_a_copied_block_is_found_at_its_offset() -> None:
