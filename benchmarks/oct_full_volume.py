@@ -71,7 +71,8 @@ def scaled_minutes(stages: dict, tiling: str, shape: tuple[int, int, int], volum
     """Minutes the stages would take on a volume of ``volume_bscans`` B-scans of the same size."""
     bscans = volume_bscans / shape[0]
     tiles = tile_count(tiling, volume_bscans, shape[2]) / tile_count(tiling, shape[0], shape[2])
-    return sum(seconds * (tiles if stage == "infer" else bscans) for stage, seconds in stages.items()) / 60
+    scale = {"infer": tiles, "noise": 1.0}  # the noise sigma is measured on a fixed sample of B-scans
+    return sum(seconds * scale.get(stage, bscans) for stage, seconds in stages.items()) / 60
 
 
 def tile_timings(device_name: str, repeats: int = 3) -> list[str]:

@@ -277,9 +277,9 @@ def _collaborative_filter(noisy, guide, sigma: float, parameters: BM3DParameters
     noisy_spectra = _all_block_spectra(noisy, forward)
     guide_spectra = _all_block_spectra(guide, forward) if wiener else None
     window = torch.as_tensor(_kaiser_window(parameters.kaiser_beta), dtype=torch.float32, device=device).reshape(-1)
-    block_offsets = (torch.arange(BLOCK, device=device)[:, None] * width + torch.arange(BLOCK, device=device)[None, :]).reshape(-1)
-
-    numerator = torch.zeros(n_batch * height * width, device=device)
+    # Estimates are summed per block position, whole rows of 64 at once, and placed on the pixels
+    # once at the end (:func:`_overlap_add`): quicker than scattering 64 single pixels per block.
+    block_estimates = torch.zeros((n_batch * height * width, BLOCK * BLOCK), device=device)
     # The weights' sum needs no per-pixel scatter: each block adds its weight times the window, so
     # the sum is the map of block weights (at their top-left corners) convolved with the window.
     block_weights = torch.zeros(n_batch * height * width, device=device)
@@ -316,10 +316,27 @@ def _collaborative_filter(noisy, guide, sigma: float, parameters: BM3DParameters
             group = (haar.T @ group.reshape(size, -1)).reshape(size * n_refs, BLOCK * BLOCK)
             estimates = (group @ inverse.T).reshape(size, n_refs, BLOCK * BLOCK)  # pixel blocks
             estimates *= weight[:, None] * window
-            numerator.index_add_(0, (members[:, :, None] + block_offsets).reshape(-1), estimates.reshape(-1))
+            block_estimates.index_add_(0, members.reshape(-1), estimates.reshape(size * n_refs, BLOCK * BLOCK))
             block_weights.index_add_(0, members.reshape(-1), weight.expand(size, n_refs).reshape(-1))
         size *= 2
     kernel = window.reshape(1, 1, BLOCK, BLOCK).flip(-1, -2)
     block_weights = F.pad(block_weights.reshape(n_batch, 1, height, width), (BLOCK - 1, 0, BLOCK - 1, 0))
-    denominator = F.conv2d(block_weights, kernel).reshape(-1)
-    return (numerator / denominator.clamp_(min=1e-20)).reshape(n_batch, height, width)
+    denominator = F.conv2d(block_weights, kernel)[:, 0]
+    numerator = _overlap_add(block_estimates.reshape(n_batch, height, width, BLOCK, BLOCK))[:, :height, :width]
+    return numerator / denominator.clamp_(min=1e-20)
+
+
+def _overlap_add(blocks):
+    """Each block added onto the image at its top-left pixel: (B, H, W, 8, 8) -> (B, H + 7, W + 7).
+    Block columns first, into rows of each block row, then the block rows: 16 passes of strided adds,
+    about 3x quicker on a CPU than ``fold`` (which needs the blocks transposed first)."""
+    import torch
+
+    n_batch, height, width = blocks.shape[:3]
+    block_rows = torch.zeros((n_batch, height, BLOCK, width + BLOCK - 1), device=blocks.device)
+    for column in range(BLOCK):
+        block_rows[..., column : column + width] += blocks[..., column].transpose(2, 3)
+    image = torch.zeros((n_batch, height + BLOCK - 1, width + BLOCK - 1), device=blocks.device)
+    for row in range(BLOCK):
+        image[:, row : row + height] += block_rows[:, :, row]
+    return image

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from medimg.common import console
 from medimg.common.denoisers import DEFAULT_DENOISER, build_denoiser, denoise_stack, denoiser_options
 from medimg.common.errors import InputError, expected
 from medimg.oct_glands.intensity import check_domain, from_unit, to_unit
@@ -58,7 +57,7 @@ def denoise_volume(
     denoised : (Y, Z, X) ndarray of uint8
     """
     from medimg.common.errors import OptionValueError
-    from medimg.oct_glands.noise import NOISE_REGIONS, estimate_noise_sigma, tissue_noise_sigma
+    from medimg.oct_glands.noise import NOISE_REGIONS, measure_noise_sigma
 
     if noise_region not in NOISE_REGIONS:
         raise OptionValueError(expected(f"a noise region among {', '.join(NOISE_REGIONS)}", repr(noise_region)))
@@ -69,12 +68,7 @@ def denoise_volume(
     if volume.dtype != np.uint8:
         raise InputError(expected("a uint8 volume", f"dtype {volume.dtype}"))
     if sigma is None:
-        if noise_region == "tissue":
-            sigma = tissue_noise_sigma(volume, domain=domain)
-            console.info(f"Estimated noise sigma {sigma:.2f} grey levels (speckle in the tissue below the surface)")
-        else:
-            sigma = estimate_noise_sigma(volume, domain=domain)
-            console.info(f"Estimated noise sigma {sigma:.2f} grey levels (air above the skin)")
+        sigma = measure_noise_sigma(volume, region=noise_region, domain=domain)
     if not sigma > 0:
         raise InputError(expected("a noise sigma > 0", sigma))
     if rows == "tissue":

@@ -36,7 +36,7 @@ from medimg.common.denoisers import DEFAULT_DENOISER
 from medimg.oct_glands.denoise import check_rows, denoise_volume
 from medimg.oct_glands.bscan_overlay import bscan_overlay
 from medimg.oct_glands.enface import draw_pores, fingerprint_image
-from medimg.oct_glands.noise import DEFAULT_NOISE_REGION
+from medimg.oct_glands.noise import DEFAULT_NOISE_REGION, measure_noise_sigma
 from medimg.oct_glands.intensity import tissue_levels
 from medimg.oct_glands.depth_window import DepthWindow
 from medimg.oct_glands.inference import InferenceOptions, oct_network, predict_probability, predict_probability_window
@@ -266,9 +266,13 @@ def extract(
     report = RunReport(command="oct extract", input=str(scan), options=_jsonable_options(options, axes))
     report.use_model(predictor)  # loads the network now: bad weights fail before hours of denoising
     if options.denoise.enabled:
+        d = options.denoise
+        sigma = d.sigma
+        if sigma is None:
+            with clock.stage("noise"):  # from a sample of B-scans: a fixed cost, whatever the scan's size
+                sigma = measure_noise_sigma(volume, region=d.noise_region, domain=d.domain)
         with clock.stage("denoise"):
-            d = options.denoise
-            volume = denoise_volume(volume, sigma=d.sigma, domain=d.domain, stage=d.stage, denoiser=d.denoiser, noise_region=d.noise_region, rows=d.rows,
+            volume = denoise_volume(volume, sigma=sigma, domain=d.domain, stage=d.stage, denoiser=d.denoiser, noise_region=d.noise_region, rows=d.rows,
                                     device=d.device, in_place=True, progress=_progress(d.denoiser))  # the raw scan is not used again
     with clock.stage("surface"):
         surface = detect_surface(volume, **asdict(options.surface))

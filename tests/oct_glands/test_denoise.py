@@ -58,6 +58,18 @@ def test_noise_in_tissue_is_the_speckle_the_air_understates():
     assert 10.0 <= tissue <= 40.0 and tissue > 2 * air  # the epidermis' speckle: 12.4 here
 
 
+def test_the_measured_sigma_is_the_chosen_regions_and_says_so_on_stderr(capsys):
+    from medimg.oct_glands.noise import measure_noise_sigma, tissue_noise_sigma
+    from tests.oct_glands.test_surface import spec_like_scan
+
+    volume, _ = spec_like_scan(n_y=4)
+    assert measure_noise_sigma(volume, region="tissue") == tissue_noise_sigma(volume)
+    assert measure_noise_sigma(volume, region="air") == estimate_noise_sigma(volume)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "(speckle in the tissue below the surface)" in captured.err and "(air above the skin)" in captured.err
+
+
 def test_an_unknown_noise_region_is_refused():
     from medimg.common.errors import OptionValueError
 

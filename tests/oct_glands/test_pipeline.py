@@ -62,3 +62,17 @@ def test_an_unknown_tiling_is_an_option_error():
 
     with pytest.raises(OptionValueError, match=r"expected --tiling among paper, band, got 'fast'"):
         ExtractOptions(tiling="fast")
+
+
+@pytest.mark.parametrize(("sigma", "stages"), [(None, {"noise", "denoise"}), (6.0, {"denoise"})])
+def test_a_measured_noise_sigma_is_timed_as_its_own_stage(tmp_path, toy_scan, sigma, stages):
+    """The sigma comes from a fixed sample of B-scans, so benchmarks scale it apart from denoising."""
+    from medimg.common.volumes import write_volume
+
+    clean = np.asarray(read_volume(toy_scan), dtype=np.float32)
+    noisy = np.clip(clean + np.random.default_rng(0).normal(0, 6, clean.shape), 0, 255).astype(np.uint8)
+    scan = write_volume(tmp_path / "noisy.tif", noisy)
+    result = extract(scan, tmp_path / "out", options=ExtractOptions(denoise=DenoiseOptions(sigma=sigma, stage="hard")),
+                     predictor=bright_voxels)
+    seconds = json.loads(result.summary_json.read_text())["seconds_per_stage"]
+    assert set(seconds) == stages | {"surface", "crop", "infer", "threshold", "prune", "project"}
