@@ -138,7 +138,7 @@ def main() -> None:
             dice = ConfusionCounts.from_masks(outcome["mask"], truth).dice
             minutes = scaled_minutes(outcome["stages"], PATHS[name]["tiling"], shape, args.volume_bscans)
             print(f"{name:9s} {outcome['seconds']:8.1f} s on the slab, ~{minutes:6.1f} min for the volume; "
-                  f"peak RSS {outcome['peak_rss_mib']:7.0f} MiB (~{outcome['peak_rss_mib'] * scale / 1024:.1f} GiB scaled); "
+                  f"peak RSS {outcome['peak_rss_mib']:7.0f} MiB on the slab (memory does not scale with B-scans: see oct_memory.py); "
                   f"Dice vs truth {dice:.3f}; pores {outcome['results']['pores']}; {outcome['results']['blocks']} tiles", flush=True)
             print(f"          seconds per stage: {stages}", flush=True)
     if {"faithful", "fast"} <= outcomes.keys():

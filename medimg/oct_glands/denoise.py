@@ -42,8 +42,8 @@ def denoise_volume(
     domain : "log" (input already log-compressed) or "linear" (log-transform, denoise, map back).
     stage : BM3D's "full" (hard thresholding + Wiener) or "hard" (hard thresholding only, ~2x faster).
     denoiser : a name in :data:`medimg.common.denoisers.DENOISERS`
-    rows : ``"tissue"`` (default): only the rows the later stages read, from 16 above the
-        highest surface of each B-scan to 16 below its deepest surface plus the 80-voxel ROI
+    rows : ``"tissue"`` (default): only the rows the later stages read, from 8 above the
+        highest surface of each B-scan to 8 below its deepest surface plus the 80-voxel ROI
         (:func:`tissue_rows`); the air above and the deep dermis below keep their grey levels.
         On a real 500-deep B-scan that is about half the work. ``"all"``: every row.
     device : where a denoiser that runs on torch runs (``auto``: CUDA when available). A batched
@@ -97,7 +97,10 @@ def check_rows(rows: str) -> None:
         raise OptionValueError(expected(f"--denoise-rows among {', '.join(DENOISE_ROWS)}", repr(rows)))
 
 
-_ROW_MARGIN = 16  # rows of context beyond what the ROIs read: the surface may move a little after denoising
+# Rows of context beyond what the ROIs read: the surface may move a little after denoising. 8 rather
+# than 16 saves 12 % of BM3D on a real-size B-scan; on the held-out spec seeds 401-403 Dice moved by
+# 0.0004 (band tiles, one pass) and not at all on the default path (2026-11-29).
+_ROW_MARGIN = 8
 _MIN_ROWS = 32  # BM3D needs a few of its patches' heights
 
 

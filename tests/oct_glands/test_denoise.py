@@ -87,7 +87,7 @@ def test_tissue_rows_span_the_surface_and_the_roi_below_it_with_a_margin():
 
 
 def test_only_the_tissue_rows_are_denoised_by_default():
-    clean, noisy = _noisy_two_layer(10.0, shape=(2, 160, 64))  # skin from depth 30: rows 14..126 are read
+    clean, noisy = _noisy_two_layer(10.0, shape=(2, 160, 64))  # skin from depth 30: rows 22..118 are denoised
     banded = denoise_volume(noisy, sigma=10.0, stage="hard")
     np.testing.assert_array_equal(banded[:, 130:], noisy[:, 130:])  # the deep rows keep their grey levels
     np.testing.assert_array_equal(banded[:, :10], noisy[:, :10])
