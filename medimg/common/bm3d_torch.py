@@ -5,7 +5,7 @@ filtering", IEEE TIP 16(8), 2007: 8 x 8 blocks, up to 16 per group for the hard 
 (2-D bior1.5 transform, threshold 2.7 sigma) and 32 for the Wiener stage (2-D DCT), a Haar
 transform along each group, Kaiser-windowed aggregation. Where the ``bm3d`` package's "np" profile
 takes a reference block every 3 pixels and searches 39 x 39, this takes one every 4 and searches
-35 x 35 (``BM3DParameters``): 8-14x faster than the package on two CPU cores for 0.02-0.17 dB less
+35 x 35 (``BM3DParameters``): 6-14x faster than the package on two CPU cores for 0.02-0.17 dB less
 PSNR on photos and OCT B-scans (``benchmarks/bm3d_speed.py``). Everything is batched tensors, so one code path runs on the CPU
 and on a GPU, over a batch of equal-sized images at once:
 

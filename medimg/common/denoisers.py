@@ -102,7 +102,7 @@ DENOISERS: dict[str, DenoiserEntry] = {
     "bm3d": DenoiserEntry(TorchBM3DOptions, bm3d_in_torch, batched=True),
     "bm3d-reference": DenoiserEntry(BM3DOptions, bm3d_reference),
 }
-DEFAULT_DENOISER = "bm3d"  # ours: within 0.2 dB of the package, 8-14x faster on 2 cores (benchmarks/bm3d_speed.py)
+DEFAULT_DENOISER = "bm3d"  # ours: within 0.2 dB of the package, 6-14x faster on 2 cores (benchmarks/bm3d_speed.py)
 
 
 def denoiser_options(name: str, **candidates: Any) -> Any:
