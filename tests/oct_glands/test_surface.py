@@ -110,3 +110,13 @@ def test_robust_surface_within_5_px_on_both_phantom_styles(style):
     assert np.mean(error <= 5) >= 0.95
     if style == "spec":
         assert np.mean(np.abs(detect_surface(phantom.volume, method="paper") - np.ceil(phantom.surface - 0.5)) <= 5) < 0.5
+
+
+def test_chunks_on_threads_give_the_serial_result(monkeypatch):
+    import medimg.oct_glands.surface as surface_module
+
+    volume, truth = spec_like_scan(seed=3, n_y=40)  # three chunks of up to 16 B-scans
+    threaded = detect_surface(volume)
+    monkeypatch.setattr(surface_module, "_MAX_THREADS", 1)
+    np.testing.assert_array_equal(threaded, detect_surface(volume))
+    assert np.mean(np.abs(threaded - truth) <= 5) > 0.9
