@@ -198,7 +198,7 @@ def _match_blocks(guide, *, max_group: int, threshold: float, search: int = SEAR
     centred = guide - guide.mean(dim=(1, 2), keepdim=True)
     pad_bottom = (tiles_y - 1) * tile * step + span - radius - n_y
     pad_right = (tiles_x - 1) * tile * step + span - radius - n_x
-    padded = F.pad(centred, (radius, pad_right + BLOCK - 1, radius, pad_bottom + BLOCK - 1))
+    padded = F.pad(centred, (radius, pad_right, radius, pad_bottom))  # holds every block of the grid below
     padded_width = padded.shape[-1]
     norms = F.avg_pool2d(centred[:, None].square(), BLOCK, stride=1)[:, 0] * (BLOCK * BLOCK)  # (B, n_y, n_x)
     norms = F.pad(norms, (radius, pad_right, radius, pad_bottom), value=float("inf"))  # blocks off the image: never matched
