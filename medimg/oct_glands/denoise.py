@@ -56,11 +56,9 @@ def denoise_volume(
     -------
     denoised : (Y, Z, X) ndarray of uint8
     """
-    from medimg.common.errors import OptionValueError
-    from medimg.oct_glands.noise import NOISE_REGIONS, measure_noise_sigma
+    from medimg.oct_glands.noise import check_noise_region, measure_noise_sigma
 
-    if noise_region not in NOISE_REGIONS:
-        raise OptionValueError(expected(f"a noise region among {', '.join(NOISE_REGIONS)}", repr(noise_region)))
+    check_noise_region(noise_region)
     check_rows(rows)
 
     check_domain(domain)

@@ -29,6 +29,13 @@ _TISSUE_TOP, _TISSUE_BOTTOM = 2, 30  # the epidermis band measured, in voxels be
 _LOCAL_WINDOW = 5
 
 
+def check_noise_region(region: str) -> None:
+    from medimg.common.errors import OptionValueError, expected
+
+    if region not in NOISE_REGIONS:
+        raise OptionValueError(expected(f"a noise region among {', '.join(NOISE_REGIONS)}", repr(region)))
+
+
 def measure_noise_sigma(volume: np.ndarray, *, region: str = DEFAULT_NOISE_REGION, domain: str = "log") -> float:
     """The sigma BM3D is given when the user gives none, measured in ``region`` ("air" or "tissue")
     of up to 32 evenly spaced B-scans (so its cost does not grow with the scan), and logged.
@@ -37,10 +44,7 @@ def measure_noise_sigma(volume: np.ndarray, *, region: str = DEFAULT_NOISE_REGIO
     ----------
     volume : (Y, Z, X) ndarray of uint8
     """
-    from medimg.common.errors import OptionValueError, expected
-
-    if region not in NOISE_REGIONS:
-        raise OptionValueError(expected(f"a noise region among {', '.join(NOISE_REGIONS)}", repr(region)))
+    check_noise_region(region)
     if region == "tissue":
         sigma = tissue_noise_sigma(volume, domain=domain)
         console.info(f"Estimated noise sigma {sigma:.2f} grey levels (speckle in the tissue below the surface)")
