@@ -43,12 +43,14 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--tiling", default="paper", help="paper (80^3 blocks at stride 40) or band (the fast path's tiles)")
     parser.add_argument("--bm3d-stage", default="full", help="full (hard thresholding + Wiener) or hard")
+    parser.add_argument("--denoise-rows", default=None, help="tissue, surface or all (default: the pipeline's)")
     parser.add_argument("--test-time", default=None, help="none, flips or dihedral (default: the pipeline's)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the Otsu-of-the-raw-volume baseline")
     parser.add_argument("--keep", type=Path, default=None, help="keep each phantom (scan, truth) and extract's outputs in DIR/SEED/")
     args = parser.parse_args()
     shape = tuple(int(v) for v in args.shape.split(","))
-    denoise = DenoiseOptions(stage=args.bm3d_stage, **({} if args.noise_region is None else {"noise_region": args.noise_region}))
+    denoise = DenoiseOptions(stage=args.bm3d_stage, **({} if args.noise_region is None else {"noise_region": args.noise_region}),
+                             **({} if args.denoise_rows is None else {"rows": args.denoise_rows}))
     options = ExtractOptions(denoise=denoise, surface=SurfaceOptions(method=args.surface_method),
                              inference=InferenceOptions(weights=args.weights, device=args.device,
                                                         **({} if args.test_time is None else {"test_time": args.test_time})),
@@ -91,7 +93,7 @@ def main() -> None:
             print(json.dumps(row), flush=True)
     for name, (counts, correct, true, wrong, predicted) in totals.items():
         print(json.dumps({"pooled": name, "style": args.style, "weights": str(args.weights or "shipped"),
-                          "noise_region": denoise.noise_region, "tiling": args.tiling, "test_time": options.inference.test_time, "bm3d_stage": args.bm3d_stage, "dice": round(counts.dice, 4), "iou": round(counts.iou, 4),
+                          "noise_region": denoise.noise_region, "denoise_rows": denoise.rows, "tiling": args.tiling, "test_time": options.inference.test_time, "bm3d_stage": args.bm3d_stage, "dice": round(counts.dice, 4), "iou": round(counts.iou, 4),
                           "RT": round(correct / true, 4), "RF": round(wrong / predicted, 4) if predicted else None,
                           "true_pores": true, "predicted_pores": predicted,
                           "surface_within_5px": round(surface_hits / surface_total, 4)}))

@@ -42,11 +42,11 @@ PATHS = {
 }
 
 
-def run_path(name: str, scan: str, output: str, denoiser: str, weights: str | None, device: str) -> dict:
+def run_path(name: str, scan: str, output: str, denoiser: str, weights: str | None, device: str, fast_rows: str) -> dict:
     """One ``extract`` in this (fresh) process: its summary and peak RSS."""
     from medimg.oct_glands.pipeline import DenoiseOptions, ExtractOptions, InferenceOptions, extract
 
-    settings = PATHS[name]
+    settings = {**PATHS[name], **({"rows": fast_rows} if name == "fast" else {})}
     options = ExtractOptions(
         denoise=DenoiseOptions(denoiser=settings.get("denoiser", denoiser), rows=settings["rows"], device=device),
         inference=InferenceOptions(weights=Path(weights) if weights else None, device=device, test_time=settings["test_time"]),
@@ -115,6 +115,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=401)
     parser.add_argument("--weights", default=None)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--fast-rows", default=PATHS["fast"]["rows"], help="rows the fast path denoises: tissue or surface")
     args = parser.parse_args()
     n_z, n_x = (int(v) for v in args.bscan_shape.split(","))
     shape = (args.bscans, n_z, n_x)
@@ -131,7 +132,7 @@ def main() -> None:
         for name in args.paths.split(","):
             with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
                 outcome = pool.submit(run_path, name, str(scan), str(Path(tmp) / name), args.faithful_denoiser, args.weights,
-                                      args.device).result()
+                                      args.device, args.fast_rows).result()
             outcome["mask"] = np.asarray(read_volume(outcome["glands"])) > 0
             outcomes[name] = outcome
             stages = "  ".join(f"{stage} {seconds:.1f}" for stage, seconds in outcome["stages"].items())

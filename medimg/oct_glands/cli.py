@@ -55,6 +55,7 @@ NoiseRegionOption = typer.Option(DEFAULT_NOISE_REGION, "--noise-region", help=(
     "surface, 3-10x the air's on real scans, what the shipped network was trained with) or air above the skin (the paper's)."))
 DenoiseRowsOption = typer.Option("tissue", "--denoise-rows", help=(
     "tissue (default): denoise only the rows the network reads, from just above the surface to the ROI's depth below it; "
+    "surface: as many rows, in a band that follows the smoothed surface column by column (fewer rows where the skin is curved); "
     "all: every row of every B-scan (about twice the time on a 500-deep scan)."))
 MinSizeOption = typer.Option(120, "--min-size", min=1, help="Remove components smaller than this many voxels.")
 ConnectivityOption = typer.Option(3, "--connectivity", min=1, max=3, help="1 = faces (6), 2 = +edges (18), 3 = +corners (26 neighbours).")
@@ -286,14 +287,17 @@ def train(
     fresh: bool = typer.Option(False, "--fresh", help="Ignore an existing checkpoint and start over."),
     start_weights: Optional[Path] = typer.Option(None, "--start-weights", help="Fine-tune these safetensors weights (same --model) "
                                                  "instead of starting from random layers; ignored when resuming a checkpoint."),
+    axial_scale: str = typer.Option("1", "--axial-scale", help="LOW,HIGH: stretch each block's depth by a log-uniform factor "
+                                    "in this range, as scanners of other axial sampling record ducts (1 = off)."),
 ) -> None:
     """Train a gland network (Adam, Dice loss) on ROIs at stride 20 with rotations and flips."""
+    from medimg.oct_glands.train import parse_axial_scale
     from medimg.oct_glands.train import train as run_training
 
     result = run_training(
         data_dir, output, model=model, epochs=epochs, steps_per_epoch=steps, batch_size=batch_size, crop=crop_size,
         learning_rate=learning_rate, lr_step_epochs=lr_step, seed=seed, denoise=denoise_first, device=device, resume=not fresh,
-        start_weights=start_weights,
+        start_weights=start_weights, axial_scale=parse_axial_scale(axial_scale),
     )
     _echo_paths(result.paths)
 

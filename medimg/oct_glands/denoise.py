@@ -45,7 +45,9 @@ def denoise_volume(
     rows : ``"tissue"`` (default): only the rows the later stages read, from 8 above the
         highest surface of each B-scan to 8 below its deepest surface plus the 80-voxel ROI
         (:func:`tissue_rows`); the air above and the deep dermis below keep their grey levels.
-        On a real 500-deep B-scan that is about half the work. ``"all"``: every row.
+        On a real 500-deep B-scan that is about half the work. ``"surface"``: a band of as many
+        rows that follows the smoothed surface column by column (:func:`surface_band`), so that
+        the sag of a curved fingertip costs no rows. ``"all"``: every row.
     device : where a denoiser that runs on torch runs (``auto``: CUDA when available). A batched
         denoiser takes several B-scans at once, over the union of their rows.
     in_place : write into ``volume`` when it is writable (each batch of B-scans is read before it
@@ -69,23 +71,34 @@ def denoise_volume(
         sigma = measure_noise_sigma(volume, region=noise_region, domain=domain)
     if not sigma > 0:
         raise InputError(expected("a noise sigma > 0", sigma))
-    if rows == "tissue":
+    surface = None
+    if rows in ("tissue", "surface"):
         from medimg.oct_glands.surface import detect_surface
 
-        spans = tissue_rows(detect_surface(volume), volume.shape[1])
-    else:
-        spans = np.tile([0, volume.shape[1]], (volume.shape[0], 1))
+        surface = detect_surface(volume)
     denoised = volume if in_place and volume.flags.writeable else volume.copy()
     batch = max(1, int(getattr(method, "batch_size", 1)))
+    n_z = volume.shape[1]
     for first in progress(range(0, volume.shape[0], batch)):
         last = min(first + batch, volume.shape[0])
-        top, bottom = int(spans[first:last, 0].min()), int(spans[first:last, 1].max())
+        if rows == "surface":
+            tops, height = surface_band(surface[first:last], n_z)
+            index = (tops[None, :] + np.arange(height)[:, None])[None]  # (1, height, X) rows of each column
+            stack = to_unit(np.take_along_axis(volume[first:last], index, axis=1), domain)
+            cleaned = from_unit(denoise_stack(method, stack, sigma / 255.0), domain)
+            np.put_along_axis(denoised[first:last], np.broadcast_to(index, cleaned.shape), cleaned, axis=1)
+            continue
+        if rows == "tissue":
+            spans = tissue_rows(surface[first:last], n_z)
+            top, bottom = int(spans[:, 0].min()), int(spans[:, 1].max())
+        else:
+            top, bottom = 0, n_z
         stack = to_unit(volume[first:last, top:bottom], domain)
         denoised[first:last, top:bottom] = from_unit(denoise_stack(method, stack, sigma / 255.0), domain)
     return denoised
 
 
-DENOISE_ROWS = ("tissue", "all")  # the rows the ROIs read, or every row
+DENOISE_ROWS = ("tissue", "surface", "all")  # the rows the ROIs read, a band that follows the surface, or every row
 
 
 def check_rows(rows: str) -> None:
@@ -122,3 +135,43 @@ def tissue_rows(surface: np.ndarray, n_z: int, *, depth: int = 80, margin: int =
     bottom[short] = np.minimum(top[short] + _MIN_ROWS, n_z)
     top[short] = np.maximum(bottom[short] - _MIN_ROWS, 0)
     return np.stack([top, bottom], axis=1)
+
+
+# Columns of the Gaussian that smooths the band's top: wide enough that an 8 x 8 BM3D block sees
+# a shift of at most about a row across it, narrow enough to follow a fingertip's sag.
+_BAND_SMOOTHING = 16.0
+
+
+def surface_band(
+    surface: np.ndarray, n_z: int, *, depth: int = 80, margin: int = _ROW_MARGIN, smoothing: float = _BAND_SMOOTHING
+) -> tuple[np.ndarray, int]:
+    """A band of constant height that follows the surface: what the ROIs read below it, in every column.
+
+    The band's top is the shallowest surface of each column smoothed along X, lowered until every
+    column's band starts ``margin`` rows above its shallowest surface and ends ``margin`` rows
+    below its deepest surface plus ``depth``. Gathering each column from its own top flattens the
+    B-scans, so a curved fingertip costs as many rows as a flat one.
+
+    Parameters
+    ----------
+    surface : (B, X) ndarray of int, surface depth of each A-scan of B B-scans (of the raw scan)
+    n_z : int, rows per B-scan
+
+    Returns
+    -------
+    tops : (X,) ndarray of int64, first row of the band in each column (0 <= top <= n_z - height)
+    height : int, rows in the band (at least 32, at most ``n_z``)
+    """
+    from scipy.ndimage import gaussian_filter1d
+
+    surface = np.asarray(surface, dtype=np.int64)
+    shallowest, deepest = surface.min(axis=0), surface.max(axis=0)
+    # Odd reflection continues the surface's slope past the B-scan's edges, where a curved fingertip is steepest.
+    pad = int(4 * smoothing) + 1
+    extended = np.pad(shallowest.astype(np.float64), pad, mode="reflect", reflect_type="odd")
+    smooth = gaussian_filter1d(extended, smoothing, mode="nearest")[pad:-pad]
+    tops = np.rint(smooth).astype(np.int64) - margin
+    tops -= max(int(np.max(tops + margin - shallowest)), 0)
+    height = int(np.max(deepest + depth + margin - tops))
+    height = min(max(height, _MIN_ROWS), n_z)
+    return np.clip(tops, 0, n_z - height), height

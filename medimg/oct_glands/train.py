@@ -142,21 +142,83 @@ def intensity_augment(block: np.ndarray, levels: tuple[float, float, float], rng
     return scaled
 
 
-def sample_block(cases: list[TrainingCase], rng: np.random.Generator, *, crop: int) -> tuple[np.ndarray, np.ndarray, TrainingCase]:
-    """A random (augmented) ``crop``^3 training sample: ``(crop, crop, crop)`` uint8 and bool, and its case."""
+def resample_depth(volume: np.ndarray, mask: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """A block and its mask resampled to ``depth`` rows along Z, as a scanner of another axial
+    sampling would record them (linear interpolation at pixel centres; the mask where its
+    interpolated value reaches one half).
+
+    Parameters
+    ----------
+    volume : (Y, Z, X) ndarray of uint8
+    mask : (Y, Z, X) ndarray of bool
+
+    Returns
+    -------
+    volume : (Y, depth, X) ndarray of uint8
+    mask : (Y, depth, X) ndarray of bool
+    """
+    source = volume.shape[1]
+    if depth < 1:
+        raise InputError(expected("a depth of at least 1 row", depth))
+    if depth == source:
+        return volume, mask
+    position = np.clip((np.arange(depth) + 0.5) * (source / depth) - 0.5, 0.0, source - 1.0)
+    below = np.floor(position).astype(np.intp)
+    above = np.minimum(below + 1, source - 1)
+    share = (position - below).astype(np.float32)[None, :, None]
+
+    def interpolate(array: np.ndarray) -> np.ndarray:
+        values = array.astype(np.float32)
+        return values[:, below] * (1.0 - share) + values[:, above] * share
+
+    return np.rint(interpolate(volume)).astype(np.uint8), interpolate(mask) >= 0.5
+
+
+def parse_axial_scale(text: str) -> tuple[float, float]:
+    """``"LOW,HIGH"`` (or one factor) -> the (low, high) range :func:`train` takes."""
+    try:
+        parts = tuple(float(part) for part in str(text).split(","))
+    except ValueError:
+        raise InputError(expected("an axial scale range LOW,HIGH of numbers, e.g. 0.7,2", text)) from None
+    if len(parts) not in (1, 2):
+        raise InputError(expected("an axial scale range LOW,HIGH of numbers, e.g. 0.7,2", text))
+    return (parts[0], parts[-1])
+
+
+def draw_axial_scale(rng: np.random.Generator, scale_range: tuple[float, float]) -> float:
+    """A depth stretch factor, log-uniform in ``scale_range`` (1 = the phantom's own sampling)."""
+    low, high = scale_range
+    if low == high:
+        return float(low)
+    return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
+
+def sample_block(
+    cases: list[TrainingCase], rng: np.random.Generator, *, crop: int, axial_scale: tuple[float, float] = (1.0, 1.0)
+) -> tuple[np.ndarray, np.ndarray, TrainingCase]:
+    """A random (augmented) ``crop``^3 training sample: ``(crop, crop, crop)`` uint8 and bool, and its case.
+
+    Besides the en-face turns and mirrors (:func:`augment`), the depth axis is stretched by a
+    factor drawn from ``axial_scale`` (:func:`draw_axial_scale`): ``crop / factor`` rows of the ROI
+    resampled to ``crop`` (:func:`resample_depth`), as OCT systems of other axial-to-lateral
+    sampling ratios record a duct: longer or shorter helix turns, taller or flatter tubes.
+    """
     weights = np.array([len(case.corners) for case in cases], dtype=np.float64)
     case = cases[int(rng.choice(len(cases), p=weights / weights.sum()))]
     y0, z0, x0 = case.corners[int(rng.integers(len(case.corners)))]
-    offset = rng.integers(0, BLOCK_SIZE - crop + 1, size=3)
+    scale = draw_axial_scale(rng, axial_scale)
+    extent = np.array([crop, int(np.clip(round(crop / scale), 4, BLOCK_SIZE)), crop])
+    offset = rng.integers(0, BLOCK_SIZE - extent + 1, size=3)
     if crop < BLOCK_SIZE and rng.random() < 0.5:
         roi_mask = case.glands[y0 : y0 + BLOCK_SIZE, z0 : z0 + BLOCK_SIZE, x0 : x0 + BLOCK_SIZE]
         inside = np.flatnonzero(roi_mask)
         if inside.size:
             centre = np.array(np.unravel_index(int(rng.choice(inside)), roi_mask.shape))
-            offset = np.clip(centre - crop // 2, 0, BLOCK_SIZE - crop)
+            offset = np.clip(centre - extent // 2, 0, BLOCK_SIZE - extent)
     y, z, x = np.array([y0, z0, x0]) + offset
-    window = (slice(y, y + crop), slice(z, z + crop), slice(x, x + crop))
-    return (*augment(case.volume[window], case.glands[window], rng), case)
+    window = (slice(y, y + crop), slice(z, z + int(extent[1])), slice(x, x + crop))
+    volume, glands = resample_depth(case.volume[window], case.glands[window], crop)
+    return (*augment(volume, glands, rng), case)
 
 
 class BlockSamples(EpochSeededDataset):
@@ -166,12 +228,14 @@ class BlockSamples(EpochSeededDataset):
     through :func:`intensity_augment`, scaled by the tissue levels as at inference) and bool.
     """
 
-    def __init__(self, cases: list[TrainingCase], *, crop: int, length: int, seed: int) -> None:
+    def __init__(
+        self, cases: list[TrainingCase], *, crop: int, length: int, seed: int, axial_scale: tuple[float, float] = (1.0, 1.0)
+    ) -> None:
         super().__init__(length, seed=seed)
-        self.cases, self.crop = cases, crop
+        self.cases, self.crop, self.axial_scale = cases, crop, axial_scale
 
     def draw(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        volume, glands, case = sample_block(self.cases, rng, crop=self.crop)
+        volume, glands, case = sample_block(self.cases, rng, crop=self.crop, axial_scale=self.axial_scale)
         return intensity_augment(volume, case.levels, rng)[None], glands[None]
 
 
@@ -193,12 +257,14 @@ def train(
     resume: bool = True,
     start_weights: Path | None = None,
     num_workers: int = 0,
+    axial_scale: tuple[float, float] = (1.0, 1.0),
 ) -> TrainingResult:
     """Train ``model`` with Adam and the Dice loss; weights, checkpoint and log go to ``run_dir``.
 
     Each epoch holds ``steps_per_epoch * batch_size`` blocks, drawn by ``num_workers`` DataLoader
     workers (0: in this process). ``start_weights`` (safetensors of the same model) fine-tunes
-    them instead of starting from random layers. The weights carry the model header of
+    them instead of starting from random layers. ``axial_scale`` (low, high) stretches each
+    block's depth by a log-uniform factor (:func:`sample_block`). The weights carry the model header of
     :func:`medimg.common.models.weights_metadata` (``medimg.common.models.load_model`` rebuilds them).
     """
     import torch
@@ -212,13 +278,15 @@ def train(
         raise InputError(expected(f"a crop size divisible by 4 in 8..{BLOCK_SIZE}", crop))
     if batch_size < 1:
         raise InputError(expected("a batch size >= 1", batch_size))
+    if not (0.25 <= axial_scale[0] <= axial_scale[1] <= 4.0):
+        raise InputError(expected("an axial scale range LOW,HIGH with 0.25 <= LOW <= HIGH <= 4", axial_scale))
     settings = TrainingSettings(
         epochs=epochs, steps_per_epoch=steps_per_epoch, learning_rate=learning_rate, lr_step_epochs=lr_step_epochs, lr_gamma=0.1, seed=seed
     )
     run_dir = Path(run_dir)
     with main_rank_first():  # under torchrun, rank 0 denoises and caches; the others read its cache
         cases = load_cases(data_dir, denoise=denoise, cache_dir=run_dir / "cache")
-    blocks = BlockSamples(cases, crop=crop, length=settings.samples_per_epoch(batch_size), seed=seed)
+    blocks = BlockSamples(cases, crop=crop, length=settings.samples_per_epoch(batch_size), seed=seed, axial_scale=axial_scale)
     torch_device = resolve_device(device)
     torch.manual_seed(seed)
     network = build_model(model).to(memory_format=torch.channels_last_3d)
@@ -228,7 +296,10 @@ def train(
         volumes, glands = batch  # already scaled by their tissue levels, as network_input scales at inference
         return dice_loss_from_logits(net(volumes.contiguous(memory_format=torch.channels_last_3d)), glands)
 
-    run_entries = {"data_dir": str(data_dir), "crop": str(crop), "batch_size": str(batch_size), "denoise": str(denoise)}
+    run_entries = {
+        "data_dir": str(data_dir), "crop": str(crop), "batch_size": str(batch_size), "denoise": str(denoise),
+        "axial_scale": f"{axial_scale[0]:g},{axial_scale[1]:g}",
+    }
     return fit(
         network, dataset=blocks, batch_size=batch_size, num_workers=num_workers, loss_fn=loss_fn, settings=settings, run_dir=run_dir,
         arch=arch, device=torch_device, resume=resume, start_weights=start_weights, metadata={**weights_metadata(arch, network), **run_entries},

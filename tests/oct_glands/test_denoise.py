@@ -97,8 +97,53 @@ def test_only_the_tissue_rows_are_denoised_by_default():
     assert np.abs(banded[inside].astype(int) - every_row[inside]).mean() < 1.0
     from medimg.common.errors import OptionValueError
 
-    with pytest.raises(OptionValueError, match="--denoise-rows among tissue, all, got 'some'"):
+    with pytest.raises(OptionValueError, match="--denoise-rows among tissue, surface, all, got 'some'"):
         denoise_volume(noisy, sigma=10.0, rows="some")
+
+
+def test_surface_band_follows_the_smoothed_surface_and_covers_what_the_rois_read():
+    from medimg.oct_glands.denoise import surface_band
+
+    flat = np.full((2, 50), 40)
+    flat[1] += 3  # the second B-scan's skin lies 3 rows deeper
+    tops, height = surface_band(flat, 300, depth=80, margin=8)
+    assert height == 3 + 80 + 2 * 8 and np.all(tops == 32)
+    x = np.arange(400)
+    sagging = np.rint(100 + 60 * ((x - 200) / 200) ** 2).astype(int)[None]  # 60 rows of sag across the B-scan
+    tops, height = surface_band(sagging, 400, depth=80, margin=8)
+    assert np.all(tops <= sagging[0] - 8) and np.all(tops + height >= sagging[0] + 88)
+    assert 96 <= height <= 100  # a rectangle of rows would need 60 more
+    assert np.abs(np.diff(tops)).max() <= 1  # smooth: an 8-wide block is shifted by about a row at most
+    tops, height = surface_band(np.array([[5, 5], [290, 290]]), 300, depth=80, margin=8)
+    assert height == 300 and np.all(tops == 0)  # never more rows than the B-scan has
+    tops, height = surface_band(np.array([[5, 290]]), 300, depth=80, margin=8)
+    assert height == 96 and tops.tolist() == [0, 204]  # a straight slope is followed exactly, then kept inside
+    tops, height = surface_band(np.array([[280, 280]]), 300, depth=0, margin=0)
+    assert height == 32 and np.all(tops == 268)  # at least 32 rows, inside the B-scan
+
+
+def test_a_band_that_follows_the_surface_denoises_the_skin_below_a_curved_surface_only():
+    rng = np.random.default_rng(3)
+    x = np.arange(96)
+    surface = np.rint(40 + 40 * ((x - 48) / 48) ** 2).astype(int)  # 40 rows of sag
+    clean = np.where(np.arange(200)[None, :, None] >= surface[None, None, :], 160.0, 40.0).repeat(2, axis=0)
+    noisy = np.clip(np.rint(clean + rng.normal(0, 10.0, clean.shape)), 0, 255).astype(np.uint8)
+    followed = denoise_volume(noisy, sigma=10.0, stage="hard", rows="surface")
+    every_row = denoise_volume(noisy, sigma=10.0, stage="hard", rows="all")
+    from medimg.oct_glands.denoise import surface_band
+    from medimg.oct_glands.surface import detect_surface
+
+    detected = detect_surface(noisy)
+    rows = np.arange(200)[:, None]
+    for b in range(2):  # on the CPU our BM3D takes one B-scan at a time, each in its own band
+        tops, height = surface_band(detected[b : b + 1], 200)
+        assert height <= 96 + 8 and np.all(np.abs(tops - (surface - 8)) <= 8)  # a rectangle of rows would take 40 more
+        band = (rows >= tops[None, :]) & (rows < tops[None, :] + height)
+        np.testing.assert_array_equal(followed[b, ~band], noisy[b, ~band])  # air above and deep rows keep their levels
+    inside = (np.arange(200)[:, None] >= surface[None, :] + 10) & (np.arange(200)[:, None] < surface[None, :] + 70)
+    error = np.abs(followed[:, inside].astype(float) - clean[:, inside])
+    assert error.mean() < np.abs(noisy[:, inside].astype(float) - clean[:, inside]).mean() / 2.5
+    assert np.abs(followed[:, inside].astype(int) - every_row[:, inside]).mean() < 1.5
 
 
 def test_in_place_denoising_writes_into_a_writable_volume_and_copies_a_read_only_one():

@@ -109,3 +109,47 @@ def test_intensity_augmentation_maps_block_and_levels_alike_then_scales():
             assert 0 < np.abs(scaled - expected).max() < 1.0
         seen.append(noisy)
     assert any(seen) and not all(seen)
+
+
+def test_resample_depth_interpolates_at_pixel_centres_and_keeps_the_mask_with_the_volume():
+    from medimg.oct_glands.train import resample_depth
+
+    volume = (np.arange(6, dtype=np.uint8) * 10)[None, :, None].repeat(2, axis=0).repeat(3, axis=2)
+    mask = np.zeros_like(volume, dtype=bool)
+    mask[:, 2:4] = True
+    doubled, doubled_mask = resample_depth(volume, mask, 12)
+    # centres of 12 rows over 6: 0.5 * k - 0.25, clipped to the first and last row
+    np.testing.assert_array_equal(doubled[0, :, 0], [0, 2, 8, 12, 18, 22, 28, 32, 38, 42, 48, 50])
+    np.testing.assert_array_equal(doubled_mask[0, :, 0], [False] * 4 + [True] * 4 + [False] * 4)  # 2 rows -> 4
+    halved, halved_mask = resample_depth(volume, mask, 3)  # centres 0.5, 2.5, 4.5
+    np.testing.assert_array_equal(halved[1, :, 2], [5, 25, 45])
+    np.testing.assert_array_equal(halved_mask[1, :, 2], [False, True, False])
+    same, same_mask = resample_depth(volume, mask, 6)
+    assert same is volume and same_mask is mask
+
+
+def test_axial_scale_stretches_the_blocks_depth_only():
+    from medimg.oct_glands.train import TrainingCase, draw_axial_scale, parse_axial_scale, sample_block
+
+    volume = np.broadcast_to(np.arange(120, dtype=np.uint8)[None, :, None], (80, 120, 80)).copy()
+    case = TrainingCase("ramp", volume, volume > 200, np.array([[0, 20, 0]]), (10.0, 50.0, 90.0))
+    for seed in range(6):
+        block, glands, _ = sample_block([case], np.random.default_rng(seed), crop=16, axial_scale=(2.0, 2.0))
+        assert block.shape == glands.shape == (16, 16, 16)
+        steps = np.diff(block[0, :, 0].astype(int))
+        assert steps.max() <= 1 and steps.sum() in (7, 8)  # 8 source rows spread over 16: depth stretched 2x
+        block, _, _ = sample_block([case], np.random.default_rng(seed), crop=16, axial_scale=(0.5, 0.5))
+        assert set(np.diff(block[0, :, 0].astype(int))) == {2}  # 32 rows read, every other one kept
+        assert np.all(block == block[:1, :, :1])  # en-face axes untouched: each depth row is constant
+    scales = [draw_axial_scale(np.random.default_rng(seed), (0.7, 2.0)) for seed in range(200)]
+    assert 0.7 <= min(scales) < 0.8 and 1.8 < max(scales) <= 2.0
+    assert np.median(np.log(scales)) == pytest.approx(np.log(np.sqrt(0.7 * 2.0)), abs=0.1)  # log-uniform
+    assert parse_axial_scale("0.7,2") == (0.7, 2.0) and parse_axial_scale("1") == (1.0, 1.0)
+    with pytest.raises(InputError, match="expected an axial scale range"):
+        parse_axial_scale("a,b")
+
+
+def test_train_refuses_an_axial_scale_out_of_range(tmp_path):
+    result = runner.invoke(app, ["oct", "train", str(tmp_path), "--axial-scale", "0.1,2", "--device", "cpu"])
+    assert result.exit_code != 0 and result.stdout == ""
+    assert result.stderr.startswith("Error: expected an axial scale range LOW,HIGH with 0.25") and "Traceback" not in result.stderr
