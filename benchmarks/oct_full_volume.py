@@ -38,7 +38,7 @@ from peak_memory import peak_rss_mib
 
 PATHS = {
     "faithful": {"rows": "all", "tiling": "paper", "test_time": "none"},
-    "fast": {"rows": "tissue", "tiling": "band", "denoiser": "bm3d", "test_time": "none"},
+    "fast": {"rows": "surface", "tiling": "band", "denoiser": "bm3d", "test_time": "none"},
 }
 
 
@@ -115,7 +115,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=401)
     parser.add_argument("--weights", default=None)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--fast-rows", default=PATHS["fast"]["rows"], help="rows the fast path denoises: tissue or surface")
+    parser.add_argument("--fast-rows", default=PATHS["fast"]["rows"], help="rows the fast path denoises: surface or tissue")
     args = parser.parse_args()
     n_z, n_x = (int(v) for v in args.bscan_shape.split(","))
     shape = (args.bscans, n_z, n_x)

@@ -53,9 +53,10 @@ DenoiserOption = typer.Option(
 NoiseRegionOption = typer.Option(DEFAULT_NOISE_REGION, "--noise-region", help=(
     "Where the noise sigma is measured when --sigma is not given: tissue (default; the speckle 2-30 voxels below the "
     "surface, 3-10x the air's on real scans, what the shipped network was trained with) or air above the skin (the paper's)."))
-DenoiseRowsOption = typer.Option("tissue", "--denoise-rows", help=(
-    "tissue (default): denoise only the rows the network reads, from just above the surface to the ROI's depth below it; "
-    "surface: as many rows, in a band that follows the smoothed surface column by column (fewer rows where the skin is curved); "
+DenoiseRowsOption = typer.Option("surface", "--denoise-rows", help=(
+    "surface (default): denoise only the rows the network reads, from just above the surface to the ROI's depth below it, "
+    "in a band that follows the smoothed surface column by column; tissue: the same rows as one rectangle per B-scan "
+    "(more rows where the skin is curved); "
     "all: every row of every B-scan (about twice the time on a 500-deep scan)."))
 MinSizeOption = typer.Option(120, "--min-size", min=1, help="Remove components smaller than this many voxels.")
 ConnectivityOption = typer.Option(3, "--connectivity", min=1, max=3, help="1 = faces (6), 2 = +edges (18), 3 = +corners (26 neighbours).")

@@ -70,7 +70,7 @@ class DenoiseOptions:
     stage: str = "full"
     denoiser: str = DEFAULT_DENOISER
     noise_region: str = DEFAULT_NOISE_REGION  # where sigma is measured when not given: air above the skin, or tissue
-    rows: str = "tissue"  # the rows the ROIs read, a band following the surface, or "all" (see denoise_volume)
+    rows: str = "surface"  # the rows the ROIs read in a band following the surface, in a rectangle ("tissue"), or "all"
     device: str = "auto"  # where a torch denoiser runs
 
     def __post_init__(self) -> None:  # bad options fail once, before any scan is read

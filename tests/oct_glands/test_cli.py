@@ -127,7 +127,7 @@ def test_a_bad_option_is_told_once_before_any_scan_is_read(tmp_path, toy_scan):
     assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1
     result = _run("oct", "denoise", toy_scan, "--denoise-rows", "some", "-o", tmp_path / "d")
     assert result.exit_code == 2
-    assert result.stderr.splitlines() == ["Error: expected --denoise-rows among tissue, all, got 'some'"]
+    assert result.stderr.splitlines() == ["Error: expected --denoise-rows among tissue, surface, all, got 'some'"]
     assert not (tmp_path / "d").exists()
     result = _run("oct", "extract", toy_scan, "--test-time", "rotate", "-o", tmp_path / "t")
     assert result.exit_code == 2

@@ -86,9 +86,10 @@ def test_tissue_rows_span_the_surface_and_the_roi_below_it_with_a_margin():
     np.testing.assert_array_equal(tissue_rows(np.array([[149]]), 150, depth=0, margin=0), [[118, 150]])  # at least 32 rows
 
 
-def test_only_the_tissue_rows_are_denoised_by_default():
+def test_only_the_tissue_rows_are_denoised():
     clean, noisy = _noisy_two_layer(10.0, shape=(2, 160, 64))  # skin from depth 30: rows 22..118 are denoised
-    banded = denoise_volume(noisy, sigma=10.0, stage="hard")
+    banded = denoise_volume(noisy, sigma=10.0, stage="hard", rows="tissue")
+    np.testing.assert_array_equal(denoise_volume(noisy, sigma=10.0, stage="hard"), banded)  # a flat surface: the same band
     np.testing.assert_array_equal(banded[:, 130:], noisy[:, 130:])  # the deep rows keep their grey levels
     np.testing.assert_array_equal(banded[:, :10], noisy[:, :10])
     every_row = denoise_volume(noisy, sigma=10.0, stage="hard", rows="all")
