@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--tiling", default="paper", help="paper (80^3 blocks at stride 40) or band (the fast path's tiles)")
     parser.add_argument("--bm3d-stage", default="full", help="full (hard thresholding + Wiener) or hard")
-    parser.add_argument("--denoise-rows", default=None, help="tissue, surface or all (default: the pipeline's)")
+    parser.add_argument("--denoise-rows", default=None, choices=("surface", "tissue", "all"), help="default: the pipeline's")
     parser.add_argument("--test-time", default=None, help="none, flips or dihedral (default: the pipeline's)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the Otsu-of-the-raw-volume baseline")
     parser.add_argument("--keep", type=Path, default=None, help="keep each phantom (scan, truth) and extract's outputs in DIR/SEED/")

@@ -115,7 +115,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=401)
     parser.add_argument("--weights", default=None)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--fast-rows", default=PATHS["fast"]["rows"], help="rows the fast path denoises: surface or tissue")
+    parser.add_argument("--fast-rows", default=PATHS["fast"]["rows"], choices=("surface", "tissue", "all"), help="rows the fast path denoises")
     args = parser.parse_args()
     n_z, n_x = (int(v) for v in args.bscan_shape.split(","))
     shape = (args.bscans, n_z, n_x)
@@ -141,7 +141,8 @@ def main() -> None:
             print(f"{name:9s} {outcome['seconds']:8.1f} s on the slab, ~{minutes:6.1f} min for the volume; "
                   f"peak RSS {outcome['peak_rss_mib']:7.0f} MiB on the slab (memory does not scale with B-scans: see oct_memory.py); "
                   f"Dice vs truth {dice:.3f}; pores {outcome['results']['pores']}; {outcome['results']['blocks']} tiles", flush=True)
-            print(f"          seconds per stage: {stages}", flush=True)
+            rows = args.fast_rows if name == "fast" else PATHS[name]["rows"]
+            print(f"          denoised rows: {rows}; seconds per stage: {stages}", flush=True)
     if {"faithful", "fast"} <= outcomes.keys():
         agreement = ConfusionCounts.from_masks(outcomes["fast"]["mask"], outcomes["faithful"]["mask"]).dice
         print(f"Dice fast vs faithful: {agreement:.4f}")

@@ -151,7 +151,8 @@ def surface_band(
     The band's top is the shallowest surface of each column smoothed along X, lowered until every
     column's band starts ``margin`` rows above its shallowest surface and ends ``margin`` rows
     below its deepest surface plus ``depth``. Gathering each column from its own top flattens the
-    B-scans, so a curved fingertip costs as many rows as a flat one.
+    B-scans, so a curved fingertip costs as many rows as a flat one. Where that band would be
+    taller than one rectangle of rows (the surface jumps), every column takes the rectangle.
 
     Parameters
     ----------
@@ -174,5 +175,9 @@ def surface_band(
     tops = np.rint(smooth).astype(np.int64) - margin
     tops -= max(int(np.max(tops + margin - shallowest)), 0)
     height = int(np.max(deepest + depth + margin - tops))
+    rectangle_top = int(shallowest.min()) - margin
+    rectangle_height = int(deepest.max()) + depth + margin - rectangle_top
+    if rectangle_height <= height:  # a surface the smoothing cannot follow (a step, a stray column): one rectangle
+        tops, height = np.full_like(tops, rectangle_top), rectangle_height
     height = min(max(height, _MIN_ROWS), n_z)
     return np.clip(tops, 0, n_z - height), height

@@ -119,6 +119,10 @@ def test_surface_band_follows_the_smoothed_surface_and_covers_what_the_rois_read
     assert height == 300 and np.all(tops == 0)  # never more rows than the B-scan has
     tops, height = surface_band(np.array([[5, 290]]), 300, depth=80, margin=8)
     assert height == 96 and tops.tolist() == [0, 204]  # a straight slope is followed exactly, then kept inside
+    step = np.where(np.arange(400) < 200, 50, 150)
+    step[100], step[300] = 150, 50  # stray columns the smoothing cannot follow
+    tops, height = surface_band(step[None], 600, depth=80, margin=8)
+    assert height == 150 + 88 - 42 and np.all(tops == 42)  # no taller than one rectangle of rows
     tops, height = surface_band(np.array([[280, 280]]), 300, depth=0, margin=0)
     assert height == 32 and np.all(tops == 268)  # at least 32 rows, inside the B-scan
 
@@ -129,7 +133,7 @@ def test_a_band_that_follows_the_surface_denoises_the_skin_below_a_curved_surfac
     surface = np.rint(40 + 40 * ((x - 48) / 48) ** 2).astype(int)  # 40 rows of sag
     clean = np.where(np.arange(200)[None, :, None] >= surface[None, None, :], 160.0, 40.0).repeat(2, axis=0)
     noisy = np.clip(np.rint(clean + rng.normal(0, 10.0, clean.shape)), 0, 255).astype(np.uint8)
-    followed = denoise_volume(noisy, sigma=10.0, stage="hard", rows="surface")
+    followed = denoise_volume(noisy, sigma=10.0, stage="hard", rows="surface", device="cpu")  # one B-scan per batch
     every_row = denoise_volume(noisy, sigma=10.0, stage="hard", rows="all")
     from medimg.oct_glands.denoise import surface_band
     from medimg.oct_glands.surface import detect_surface

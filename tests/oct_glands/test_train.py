@@ -145,11 +145,22 @@ def test_axial_scale_stretches_the_blocks_depth_only():
     assert 0.7 <= min(scales) < 0.8 and 1.8 < max(scales) <= 2.0
     assert np.median(np.log(scales)) == pytest.approx(np.log(np.sqrt(0.7 * 2.0)), abs=0.1)  # log-uniform
     assert parse_axial_scale("0.7,2") == (0.7, 2.0) and parse_axial_scale("1") == (1.0, 1.0)
-    with pytest.raises(InputError, match="expected an axial scale range"):
-        parse_axial_scale("a,b")
+    for text in ("a,b", "1,2,3", "nan", ""):
+        with pytest.raises(InputError, match=f"expected --axial-scale LOW,HIGH of numbers, e.g. 0.7,2, got {text!r}"):
+            parse_axial_scale(text)
 
 
-def test_train_refuses_an_axial_scale_out_of_range(tmp_path):
-    result = runner.invoke(app, ["oct", "train", str(tmp_path), "--axial-scale", "0.1,2", "--device", "cpu"])
+def test_train_refuses_an_axial_scale_that_leaves_the_roi_or_does_not_parse(tmp_path):
+    from medimg.oct_glands.train import check_axial_scale
+
+    check_axial_scale((0.6, 12.0), crop=48)  # 80 rows read at the least, 4 at the most
+    with pytest.raises(InputError, match=r"0.6 <= LOW <= HIGH <= 12 for crop 48 .*, got 0.5,2"):
+        check_axial_scale((0.5, 2.0), crop=48)
+    with pytest.raises(InputError, match="got 2,1"):
+        check_axial_scale((2.0, 1.0), crop=48)
+    result = runner.invoke(app, ["oct", "train", str(tmp_path), "--axial-scale", "0.7,2", "--device", "cpu"])  # crop 80
     assert result.exit_code != 0 and result.stdout == ""
-    assert result.stderr.startswith("Error: expected an axial scale range LOW,HIGH with 0.25") and "Traceback" not in result.stderr
+    assert result.stderr.startswith("Error: expected an axial scale range LOW,HIGH with 1 <= LOW <= HIGH <= 20 for crop 80")
+    result = runner.invoke(app, ["oct", "train", str(tmp_path), "--axial-scale", "a,b", "--device", "cpu"])
+    assert result.exit_code != 0 and result.stdout == ""
+    assert result.stderr.splitlines() == ["Error: expected --axial-scale LOW,HIGH of numbers, e.g. 0.7,2, got 'a,b'"]
