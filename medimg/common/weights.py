@@ -37,7 +37,7 @@ SHIPPED: dict[str, ShippedWeights] = {
     "oct-light": ShippedWeights(
         name="oct-light",
         filename="oct_light.safetensors",
-        sha256="23cb1ff82aa90b13726fb70942786ee101a4854928ce97825c90324c07c80965",
+        sha256="27c352221f0739f43e9a4286179bd8ae9b26f58e317190b9193e1ce9b8ea5811",
         arch="oct-light",
         card="oct_light.md",
     ),
