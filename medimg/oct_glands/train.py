@@ -4,7 +4,8 @@ A data folder holds pairs ``NAME.tif`` (the OCT volume, as it will be fed to the
 ``medimg oct denoise`` first or pass ``denoise=True``) and ``NAME_glands.tif`` (mask or label
 volume, nonzero = gland), as ``medimg oct synth`` writes them. Training samples are the paper's
 surface-anchored 80^3 ROIs at stride 20, augmented by the 8 rotations/flips that keep depth
-pointing down (90-degree turns and mirrors in the en-face Y-X plane), and by a random display
+pointing down (90-degree turns and mirrors in the en-face Y-X plane), optionally by a depth
+stretch (``axial_scale``: :func:`sample_block`), and by a random display
 change (gain, gamma, offset, noise: :func:`intensity_augment`) before the input is scaled by the
 volume's tissue levels, as :func:`medimg.oct_glands.inference.network_input` scales it. Because the network is fully
 convolutional, ``crop`` < 80 trains on random sub-cubes of the ROIs (half of them centred on a
