@@ -25,20 +25,32 @@ from pathlib import Path
 import numpy as np
 
 from medimg.acne.evaluate import evaluate_fold
-from medimg.acne.labels import GRADE_NAMES
+from medimg.acne.labels import GRADE_NAMES, HAYASHI, answer_counts, grades_of_counts
 from medimg.acne.lesion_training import EPOCHS, INPUT_SIZE, LR_STEP_EPOCHS, calibrate_threshold, train_lesion
 from medimg.common.weights import sha256_of
 
 
+#: The answer rule the table's confusion matrix and pooled report show (the shipped weights' ``count_from``)
+SHIPPED_COUNT_RULE = "mean"
+
+
+def rule_counts(report: dict) -> np.ndarray:
+    return answer_counts(np.asarray(report["ldl_counts"]), np.asarray(report["detected_counts"]), SHIPPED_COUNT_RULE)
+
+
 def fold_row(report: dict, threshold: float) -> dict:
-    count_table = report["grading"]["count_derived"]
+    ldl = np.asarray(report["ldl_counts"])
+    truth = np.asarray(report["true_counts"])
     return {
         "fold": report["fold"],
         "photos": report["n_images"],
+        "mean_grade_acc": report["mean_grade_acc"],
+        "mean_count_mae": report["mean_count_mae"],
+        "mean_count_rmse": report["mean_count_rmse"],
         "grade_head_acc": report["grade_head_acc"],
-        "ldl_grade_acc": count_table["AVE_ACC"],
-        "ldl_count_mae": report["counting"]["MAE"],
-        "ldl_count_rmse": report["counting"]["RMSE"],
+        "ldl_grade_acc": float((grades_of_counts(ldl, HAYASHI) == np.asarray(report["true_grades"])).mean()),
+        "ldl_count_mae": float(np.abs(ldl - truth).mean()),
+        "ldl_count_rmse": float(np.sqrt(np.mean((ldl - truth) ** 2))),
         "threshold": threshold,
         "detected_grade_acc": report["detected_grade_acc"],
         "detected_count_mae": report["detected_count_mae"],
@@ -49,12 +61,13 @@ def fold_row(report: dict, threshold: float) -> dict:
 def confusion(reports: list[dict]) -> np.ndarray:
     matrix = np.zeros((4, 4), dtype=int)
     for report in reports:
-        for truth, predicted in zip(report["true_grades"], report["predicted_grades"]):
+        for truth, predicted in zip(report["true_grades"], grades_of_counts(rule_counts(report), HAYASHI)):
             matrix[truth, predicted] += 1
     return matrix
 
 
-COLUMNS = (("grade_head_acc", "grade acc, grade head (shipped)"), ("ldl_grade_acc", "grade acc, LDL count"),
+COLUMNS = (("mean_grade_acc", "grade acc, mean count (**shipped**)"), ("mean_count_mae", "mean count MAE (**shipped**)"),
+           ("mean_count_rmse", "mean count RMSE"), ("grade_head_acc", "grade acc, grade head"), ("ldl_grade_acc", "grade acc, LDL count"),
            ("ldl_count_mae", "LDL count MAE"), ("ldl_count_rmse", "LDL count RMSE"), ("threshold", "detector threshold"),
            ("detected_grade_acc", "grade acc, detected count"), ("detected_count_mae", "detected count MAE"),
            ("detected_count_rmse", "detected count RMSE"))
@@ -70,7 +83,7 @@ def markdown(rows: list[dict], matrix: np.ndarray) -> str:
         cells = [f"{np.mean([r[k] for r in chosen]):.3f}" + (f" ± {np.std([r[k] for r in chosen]):.3f}" if len(chosen) == len(rows) else "")
                  for k, _ in COLUMNS]
         lines.append(f"| {label} | {sum(r['photos'] for r in chosen)} | " + " | ".join(cells) + " |")
-    lines += ["", "Confusion matrix of the shipped rule (grade head) over the five test folds (rows: true grade, columns: predicted):", "",
+    lines += ["", "Confusion matrix of the shipped rule (grade of the mean count) over the test folds (rows: true grade, columns: predicted):", "",
               "| true \\ predicted | " + " | ".join(GRADE_NAMES) + " |", "|---" * 5 + "|"]
     for g, name in enumerate(GRADE_NAMES):
         lines.append(f"| {name} | " + " | ".join(str(v) for v in matrix[g]) + " |")
@@ -79,24 +92,23 @@ def markdown(rows: list[dict], matrix: np.ndarray) -> str:
 
 def pooled_report_table(reports: list[dict]) -> str:
     """The report's table (per grade Precision, SE, SP, YI; counting MAE, RMSE) over the pooled test folds."""
-    from medimg.acne.labels import HAYASHI, grades_of_counts
     from medimg.acne.scores import evaluation_report, report_records
 
     def pooled(key):
         return np.concatenate([np.asarray(r[key]) for r in reports])
 
-    predicted_counts = pooled("predicted_counts")
-    report = evaluation_report(true_grades=pooled("true_grades"), grade_head=pooled("predicted_grades"),
+    predicted_counts = np.concatenate([rule_counts(r) for r in reports])
+    report = evaluation_report(true_grades=pooled("true_grades"), grade_head=pooled("grade_head_grades"),
                                count_grade=grades_of_counts(predicted_counts, HAYASHI), true_counts=pooled("true_counts"),
                                predicted_counts=predicted_counts)
     lines = ["| table | class | Precision | SE | SP | YI | MAE | RMSE |", "|---|---|---|---|---|---|---|---|"]
     for row in report_records(report):
         cells = [f"{row[k]:.3f}" if isinstance(row[k], float) else "" for k in ("precision", "SE", "SP", "YI", "MAE", "RMSE")]
-        name = "grade head" if row["table"] == "grade_head" else "counting (LDL count)"
+        name = "grade head" if row["table"] == "grade_head" else "counting (mean count, shipped)"
         lines.append(f"| {name} | {row['class']} | " + " | ".join(cells) + " |")
     accuracy = (report["grading"]["grade_head"]["AVE_ACC"], report["grading"]["count_derived"]["AVE_ACC"])
     lines.append(f"\nPooled over {report['n_images']} test photos: AVE_ACC {accuracy[0]:.3f} (grade head), {accuracy[1]:.3f} "
-                 f"(grade of the LDL count); count MAE {report['counting']['MAE']:.2f}, RMSE {report['counting']['RMSE']:.2f}.")
+                 f"(grade of the mean count, shipped); count MAE {report['counting']['MAE']:.2f}, RMSE {report['counting']['RMSE']:.2f}.")
     return "\n".join(lines) + "\n"
 
 
@@ -119,7 +131,7 @@ def main(data_dir: str, runs_dir: str, folds: str = "0,1,2,3,4", epochs: int = E
             calibration = calibrate_threshold(weights, data_dir, fold=fold)
         done = run / "evaluation.json"
         previous = json.loads(done.read_text()) if done.is_file() else {}
-        if previous.get("weights_sha256") == sha256_of(weights) and "detected_grade_acc" in previous:
+        if previous.get("weights_sha256") == sha256_of(weights) and "detected_counts" in previous:
             report = previous  # this very file was evaluated by this script already
         else:
             report = evaluate_fold(data_dir, fold=fold, weights=weights, batch_size=16, keep_predictions=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from medimg.acne.dataset import image_path, load_split, warn_grade_disagreements
-from medimg.acne.labels import HAYASHI, GradingCriterion, grades_of_counts
+from medimg.acne.labels import HAYASHI, GradingCriterion, answer_counts, grades_of_counts
 from medimg.common import console
 from medimg.common.errors import InputError, expected
 
@@ -100,7 +100,7 @@ def evaluate(
     output = model_io(predictor, DEFAULT_ARCH)[1]
     ldl_counts = predicted["count_probs"].argmax(axis=1) + 1
     lesions = predicted["lesions"]
-    counts = lesions if lesions is not None and output.get("count_from") == "detections" else ldl_counts
+    counts = answer_counts(ldl_counts, lesions, output.get("count_from", "ldl"))
     count_grades = grades_of_counts(counts, criterion)
     report = evaluation_report(
         true_grades=predicted["true_grades"],
@@ -113,13 +113,17 @@ def evaluate(
     extra = {"ldl_count_mae": float(np.abs(ldl_counts - predicted["true_counts"]).mean()),
              "grade_head_acc": float((grade_head == predicted["true_grades"]).mean())}
     if lesions is not None:
-        extra["detected_count_mae"] = float(np.abs(lesions - predicted["true_counts"]).mean())
-        extra["detected_count_rmse"] = float(np.sqrt(np.mean((lesions - predicted["true_counts"]) ** 2)))
-        extra["detected_grade_acc"] = float((grades_of_counts(lesions, criterion) == predicted["true_grades"]).mean())
+        for name, rule in (("detected", "detections"), ("mean", "mean")):
+            rule_counts = answer_counts(ldl_counts, lesions, rule)
+            extra[f"{name}_count_mae"] = float(np.abs(rule_counts - predicted["true_counts"]).mean())
+            extra[f"{name}_count_rmse"] = float(np.sqrt(np.mean((rule_counts - predicted["true_counts"]) ** 2)))
+            extra[f"{name}_grade_acc"] = float((grades_of_counts(rule_counts, criterion) == predicted["true_grades"]).mean())
     if keep_predictions:
         final = count_grades if output.get("grade_from") == "count" else grade_head
         extra.update(true_grades=predicted["true_grades"].tolist(), predicted_grades=final.tolist(),
-                     true_counts=predicted["true_counts"].tolist(), predicted_counts=np.asarray(counts).tolist())
+                     true_counts=predicted["true_counts"].tolist(), predicted_counts=np.asarray(counts).tolist(),
+                     ldl_counts=ldl_counts.tolist(), detected_counts=None if lesions is None else lesions.tolist(),
+                     grade_head_grades=grade_head.tolist())
     return {"fold": fold, "criterion": criterion.name, **report, **extra}
 
 

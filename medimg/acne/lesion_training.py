@@ -305,15 +305,16 @@ CALIBRATION_THRESHOLDS = tuple(round(0.1 + 0.05 * i, 2) for i in range(11))  # 0
 
 
 def calibrate_threshold(weights: Path | str, data_dir: Path | str, *, fold: int | None = None, device: str = "auto",
-                        thresholds: Sequence[float] = CALIBRATION_THRESHOLDS, count_from: str = "ldl",
+                        thresholds: Sequence[float] = CALIBRATION_THRESHOLDS, count_from: str = "mean",
                         grade_from: str = "count") -> dict:
     """Pick the detector's threshold on the photos the network trained on, and store it.
 
     The photos of the weights' own training split (``NNEW_trainval_<fold>.txt``, the fold read from
     the weights unless given) are run as ``grade`` runs them (test-time flip); the threshold with
     the smallest count MAE among ``thresholds`` is written into the weights' ``output`` with
-    ``count_from`` and ``grade_from`` (what ``grade`` answers with: by default the LDL count and its
-    Hayashi grade, so that the grade always agrees with the count; see the model card) and
+    ``count_from`` and ``grade_from`` (what ``grade`` answers with: by default the mean of the LDL
+    count and the detected count (:func:`medimg.acne.labels.answer_counts`) and its Hayashi grade,
+    so that the grade always agrees with the count; see the model card) and
     ``test_flip = true``. The test split is never looked at.
 
     Returns ``{"threshold": t, "train_mae": {t: mae, ...}}``.

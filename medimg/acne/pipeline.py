@@ -3,8 +3,9 @@
 Per image (one record)::
 
     file                 the path as given (or as found in a folder / glob)
-    count                predicted lesion count: the most probable count bin + 1 (argmax of the
-                         count distribution, as the LDL reference code counts; not its mean)
+    count                predicted lesion count: by default the most probable count bin + 1
+                         (argmax of the count distribution, as the LDL reference code counts;
+                         not its mean); see ``output.count_from`` below
     grade, grade_name    argmax of the grade head (0..3, mild / moderate / severe / very severe)
     p_mild ... p_very_severe   the grade head's probabilities
     count_grade, count_grade_name   the criterion (Hayashi by default) applied to ``count``
@@ -17,7 +18,8 @@ Per image (one record)::
                          (:mod:`medimg.acne.domain`; a one-line warning says why on stderr)
 
 For the lesion network the weights say where ``count`` and ``grade`` come from
-(``output.count_from``: ``detections`` or ``ldl``; ``output.grade_from``: ``count`` (the
+(``output.count_from``: ``ldl``, ``detections`` or ``mean`` of the two,
+:func:`medimg.acne.labels.answer_counts`; ``output.grade_from``: ``count`` (the
 criterion applied to ``count``) or ``grade_head``); the fusion and its kin always answer with
 the LDL heads. ``--overlay DIR`` writes each photo with its detected lesions boxed
 (:mod:`medimg.acne.overlay`).
@@ -36,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medimg.acne.labels import GRADE_NAMES, HAYASHI, GradingCriterion, count_to_grade_distribution, grades_of_counts
+from medimg.acne.labels import COUNT_RULES, GRADE_NAMES, HAYASHI, GradingCriterion, answer_counts, count_to_grade_distribution, grades_of_counts
 from medimg.acne.inference import InferenceOptions, acne_network, input_preprocessing, network_input, predict_photos
 from medimg.common import console
 from medimg.common.batch import HERE, BatchEngine, BatchOutcome, iter_batch
@@ -119,7 +121,7 @@ def grade_records(
     grade_probs : (N, 4) ndarray of float
     lesions : N detected counts (``None`` where there is no detector)
     in_domain : N flags from :func:`medimg.acne.domain.domain_warning` (default all true)
-    count_from : ``"ldl"`` or ``"detections"`` -- what ``count`` is
+    count_from : one of :data:`~medimg.acne.labels.COUNT_RULES` -- what ``count`` is
     grade_from : ``"grade_head"`` or ``"count"`` -- what ``grade`` is
     """
     count_probs = np.asarray(count_probs, dtype=np.float64)
@@ -127,12 +129,13 @@ def grade_records(
     n = len(files)
     if count_probs.shape[:1] != (n,) or grade_probs.shape != (n, len(GRADE_NAMES)):
         raise InputError(expected(f"({n}, 65) count and ({n}, 4) grade probabilities", f"shapes {count_probs.shape} and {grade_probs.shape}"))
-    if count_from not in ("ldl", "detections") or grade_from not in ("grade_head", "count"):
-        raise InputError(expected("count_from ldl|detections and grade_from grade_head|count", f"{count_from!r} and {grade_from!r}"))
+    if count_from not in COUNT_RULES or grade_from not in ("grade_head", "count"):
+        raise InputError(expected(f"count_from {'|'.join(COUNT_RULES)} and grade_from grade_head|count", f"{count_from!r} and {grade_from!r}"))
     lesions = list(lesions) if lesions is not None else [None] * n
     in_domain = list(in_domain) if in_domain is not None else [True] * n
     ldl_counts = count_probs.argmax(axis=1) + 1
-    counts = np.array([found if count_from == "detections" and found is not None else ldl for ldl, found in zip(ldl_counts, lesions)])
+    found = None if any(count is None for count in lesions) else np.array(lesions, dtype=np.int64)
+    counts = answer_counts(ldl_counts, found, count_from)
     count_grades = grades_of_counts(counts, criterion)
     grades = count_grades if grade_from == "count" else grade_probs.argmax(axis=1)
     cou2cls_grades = count_to_grade_distribution(count_probs, criterion).argmax(axis=1)

@@ -51,7 +51,7 @@ SHIPPED: dict[str, ShippedWeights] = {
     "acne-lesion": ShippedWeights(
         name="acne-lesion",
         filename="acne_lesion.safetensors",
-        sha256="b9b3f8bfcfbb5e46e0e26ba482d379ada44088e697af6013982cd7697e0e462e",
+        sha256="d28e0064406940985b577c42b15a93b3028c62c56eeffc0b1be17694ca3be649",
         arch="acne-lesion",
         card="acne_lesion.md",
     ),

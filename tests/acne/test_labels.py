@@ -8,6 +8,7 @@ from medimg.acne.labels import (
     GRADE_NAMES,
     HAYASHI,
     N_COUNT_BINS,
+    answer_counts,
     N_GRADES,
     REPORT,
     GradingCriterion,
@@ -208,3 +209,21 @@ def test_cou2cls_batch_and_dtype():
     assert int(np.argmax(peaked)) == 2 and peaked.sum() == pytest.approx(1.0, abs=1e-6)
     with pytest.raises(InputError, match=r"shape \(\.\.\., 65\)"):
         count_to_grade_distribution(np.ones((2, 64)))
+
+
+def test_answer_counts_by_rule():
+    ldl = np.array([2, 10, 30, 7])
+    detected = np.array([3, 10, 21, 0])
+    assert answer_counts(ldl, detected, "ldl").tolist() == [2, 10, 30, 7]
+    assert answer_counts(ldl, detected, "detections").tolist() == [3, 10, 21, 0]
+    # (2+3)/2 = 2.5 -> 3, halves rounded up; (30+21)/2 = 25.5 -> 26; (7+0)/2 = 3.5 -> 4
+    assert answer_counts(ldl, detected, "mean").tolist() == [3, 10, 26, 4]
+    # a network without a detector answers with its count head whatever the rule
+    assert answer_counts(ldl, None, "mean").tolist() == [2, 10, 30, 7]
+
+
+def test_answer_counts_refuses_an_unknown_rule_and_mismatched_lengths():
+    with pytest.raises(InputError, match="count rule in ldl, detections, mean"):
+        answer_counts(np.array([1]), np.array([1]), "median")
+    with pytest.raises(InputError, match=r"expected \(2,\) detected counts"):
+        answer_counts(np.array([1, 2]), np.array([1]), "mean")

@@ -94,4 +94,4 @@ def test_one_training_step_writes_weights_that_rebuild_alone(tmp_path):
     # the threshold was chosen on the fold's training photos and stored with the answer rule
     assert loaded.metadata["threshold_chosen_on"] == "NNEW_trainval_0.txt"
     assert loaded.output["threshold"] in CALIBRATION_THRESHOLDS and loaded.output["test_flip"] is True
-    assert (loaded.output["count_from"], loaded.output["grade_from"]) == ("ldl", "count")
+    assert (loaded.output["count_from"], loaded.output["grade_from"]) == ("mean", "count")
