@@ -15,8 +15,11 @@ are kept. Print the new SHA-256 of each file, for ``medimg.common.weights.SHIPPE
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+
+from medimg.acne.labels import COUNT_RULES, GRADE_RULES
 
 from medimg.common.models import load_model, weights_metadata
 from medimg.common.weights import save_weights, sha256_of
@@ -37,15 +40,31 @@ def upgrade(path: Path, output_changes: dict | None = None) -> str:
     return sha256_of(path)
 
 
+#: ``output`` entries whose values are checked before they are written (the answer rules grade reads)
+CHECKED_OUTPUT = {"count_from": COUNT_RULES, "grade_from": GRADE_RULES}
+
+
+def output_value(key: str, text: str):
+    """``text`` as JSON where it parses (``false``, ``0.3``), else as a string; known keys checked."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = text
+    if key in CHECKED_OUTPUT and value not in CHECKED_OUTPUT[key]:
+        sys.exit(f"Error: expected {key} in {', '.join(CHECKED_OUTPUT[key])}, got {value!r}")
+    return value
+
+
 def parse_arguments(arguments: list[str]) -> tuple[dict, list[str]]:
     changes, paths = {}, []
     items = iter(arguments)
     for item in items:
         if item == "--set-output":
-            key, _, value = next(items, "").partition("=")
-            if not key or not value:
-                sys.exit("Error: expected --set-output KEY=VALUE")
-            changes[key] = value
+            pair = next(items, "")
+            key, _, text = pair.partition("=")
+            if not key or not text:
+                sys.exit(f"Error: expected --set-output KEY=VALUE, got {pair!r}")
+            changes[key] = output_value(key, text)
         else:
             paths.append(item)
     return changes, paths

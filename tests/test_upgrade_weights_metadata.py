@@ -34,6 +34,11 @@ def test_set_output_changes_the_answer_rule_and_keeps_the_tensors(tmp_path):
     assert before.keys() == after.keys() and all((before[key] == after[key]).all() for key in before)
 
 
-def test_set_output_without_a_value_is_refused():
-    with pytest.raises(SystemExit, match="expected --set-output KEY=VALUE"):
-        script().parse_arguments(["--set-output", "count_from"])
+def test_set_output_reads_json_values_and_checks_the_answer_rules():
+    upgrade = script()
+    changes, _ = upgrade.parse_arguments(["--set-output", "test_flip=false", "--set-output", "threshold=0.3", "--set-output", "grade_from=count"])
+    assert changes == {"test_flip": False, "threshold": 0.3, "grade_from": "count"}
+    with pytest.raises(SystemExit, match="expected count_from in ldl, detections, mean, got 'median'"):
+        upgrade.parse_arguments(["--set-output", "count_from=median"])
+    with pytest.raises(SystemExit, match="expected --set-output KEY=VALUE, got 'count_from'"):
+        upgrade.parse_arguments(["--set-output", "count_from"])

@@ -1,8 +1,10 @@
 """Evaluation on an ACNE04 fold: the report's grading and counting table for one test split.
 
 Truth is the split file's grade column (grading) and count column (counting). Predictions are
-made as ``medimg acne grade`` makes them: the grade head's argmax, the count as the most probable
-count bin + 1, and the count-derived grade as the criterion applied to that count.
+made as ``medimg acne grade`` makes them: the count by the weights' answer rule
+(:func:`medimg.acne.labels.answer_counts`: the most probable count bin + 1, the detected count, or
+their mean), the count-derived grade as the criterion applied to that count, and the grade as the
+grade head's argmax or that count-derived grade (``output.grade_from``).
 """
 
 from __future__ import annotations
@@ -85,8 +87,13 @@ def evaluate(
     Returns
     -------
     report : dict
-        ``scores.evaluation_report``'s dict (with ``n_images``) plus ``fold`` and ``criterion``.
-        Lines whose grade column differs from ``criterion(count)`` are counted and said on stderr.
+        ``scores.evaluation_report``'s dict (with ``n_images``) plus ``fold`` and ``criterion``;
+        ``ldl_count_mae`` and ``grade_head_acc``; for a network with a detector, ``{detected,mean}_
+        {count_mae,count_rmse,grade_acc}`` (the detected count, and the mean of the two counts);
+        with ``keep_predictions`` the per-photo lists ``true_grades``, ``predicted_grades``,
+        ``true_counts``, ``predicted_counts``, ``ldl_counts``, ``detected_counts`` and
+        ``grade_head_grades``. Lines whose grade column differs from ``criterion(count)`` are
+        counted and said on stderr.
     """
     from medimg.acne.scores import evaluation_report
 

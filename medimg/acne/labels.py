@@ -113,6 +113,8 @@ def grades_of_counts(counts: np.ndarray, criterion: GradingCriterion = HAYASHI) 
 
 #: Where the answered lesion count comes from (the weights' ``output.count_from``)
 COUNT_RULES = ("ldl", "detections", "mean")
+#: Where the answered grade comes from (``output.grade_from``): the grade head, or the criterion applied to the count
+GRADE_RULES = ("grade_head", "count")
 
 
 def answer_counts(ldl_counts: np.ndarray, detected: np.ndarray | None, rule: str) -> np.ndarray:
@@ -136,15 +138,22 @@ def answer_counts(ldl_counts: np.ndarray, detected: np.ndarray | None, rule: str
     """
     if rule not in COUNT_RULES:
         raise InputError(expected(f"a count rule in {', '.join(COUNT_RULES)}", repr(rule)))
-    ldl_counts = np.asarray(ldl_counts, dtype=np.int64)
+    ldl_counts = _lesion_counts(ldl_counts, "count-head counts")
     if detected is None or rule == "ldl":
         return ldl_counts
-    detected = np.asarray(detected, dtype=np.int64)
+    detected = _lesion_counts(detected, "detected counts")
     if detected.shape != ldl_counts.shape:
-        raise InputError(expected(f"{ldl_counts.shape} detected counts", detected.shape))
+        raise InputError(expected(f"{len(ldl_counts)} detected counts (one per photo)", len(detected)))
     if rule == "detections":
         return detected
     return (ldl_counts + detected + 1) // 2
+
+
+def _lesion_counts(counts, name: str) -> np.ndarray:
+    array = np.asarray(counts)
+    if array.ndim != 1 or (array.size and (array.dtype.kind not in "iu" or array.min() < 0)):
+        raise InputError(expected(f"{name} as one non-negative integer per photo", f"{array.dtype} of shape {array.shape}"))
+    return array.astype(np.int64)
 
 
 def grade_of_count(count: int, criterion: GradingCriterion = HAYASHI) -> int:

@@ -35,6 +35,8 @@ import numpy as np
 
 from medimg.acne.dataset import SplitEntry, image_path, load_split, split_file_path
 from medimg.acne.labels import (
+    COUNT_RULES,
+    GRADE_RULES,
     HAYASHI,
     N_COUNT_BINS,
     N_GRADES,
@@ -311,7 +313,8 @@ def calibrate_threshold(weights: Path | str, data_dir: Path | str, *, fold: int 
 
     The photos of the weights' own training split (``NNEW_trainval_<fold>.txt``, the fold read from
     the weights unless given) are run as ``grade`` runs them (test-time flip); the threshold with
-    the smallest count MAE among ``thresholds`` is written into the weights' ``output`` with
+    the smallest *detected*-count MAE among ``thresholds`` (the detector calibrated as a counter of
+    its own, since its boxes and ``lesions`` are shown as they are) is written into the weights' ``output`` with
     ``count_from`` and ``grade_from`` (what ``grade`` answers with: by default the mean of the LDL
     count and the detected count (:func:`medimg.acne.labels.answer_counts`) and its Hayashi grade,
     so that the grade always agrees with the count; see the model card) and
@@ -323,6 +326,8 @@ def calibrate_threshold(weights: Path | str, data_dir: Path | str, *, fold: int 
     from medimg.common.models import load_model, weights_metadata
     from medimg.common.weights import load_weights, save_weights
 
+    if count_from not in COUNT_RULES or grade_from not in GRADE_RULES:
+        raise InputError(expected(f"count_from {'|'.join(COUNT_RULES)} and grade_from {'|'.join(GRADE_RULES)}", f"{count_from!r} and {grade_from!r}"))
     model = load_model(weights)
     if model.arch != "acne-lesion":
         raise InputError(expected("acne-lesion weights", f"{model.arch} in '{weights}'"))

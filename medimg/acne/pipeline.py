@@ -3,10 +3,12 @@
 Per image (one record)::
 
     file                 the path as given (or as found in a folder / glob)
-    count                predicted lesion count: by default the most probable count bin + 1
-                         (argmax of the count distribution, as the LDL reference code counts;
-                         not its mean); see ``output.count_from`` below
-    grade, grade_name    argmax of the grade head (0..3, mild / moderate / severe / very severe)
+    count                predicted lesion count, by the weights' answer rule (``output.count_from``
+                         below): the LDL networks' most probable count bin + 1 (argmax of the
+                         count distribution, as the LDL reference code counts; not its mean); the
+                         shipped lesion network's mean of that and the detected count
+    grade, grade_name    0..3, mild / moderate / severe / very severe: the argmax of the grade
+                         head, or the criterion applied to ``count`` (``output.grade_from``)
     p_mild ... p_very_severe   the grade head's probabilities
     count_grade, count_grade_name   the criterion (Hayashi by default) applied to ``count``
     cou2cls_grade        argmax of the count distribution summed per grade under the criterion
@@ -38,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medimg.acne.labels import COUNT_RULES, GRADE_NAMES, HAYASHI, GradingCriterion, answer_counts, count_to_grade_distribution, grades_of_counts
+from medimg.acne.labels import COUNT_RULES, GRADE_NAMES, GRADE_RULES, HAYASHI, GradingCriterion, answer_counts, count_to_grade_distribution, grades_of_counts
 from medimg.acne.inference import InferenceOptions, acne_network, input_preprocessing, network_input, predict_photos
 from medimg.common import console
 from medimg.common.batch import HERE, BatchEngine, BatchOutcome, iter_batch
@@ -119,7 +121,8 @@ def grade_records(
     files : sequence of N paths
     count_probs : (N, 65) ndarray of float
     grade_probs : (N, 4) ndarray of float
-    lesions : N detected counts (``None`` where there is no detector)
+    lesions : N detected counts (``None`` where there is no detector: that photo answers with its
+        count head whatever ``count_from`` says)
     in_domain : N flags from :func:`medimg.acne.domain.domain_warning` (default all true)
     count_from : one of :data:`~medimg.acne.labels.COUNT_RULES` -- what ``count`` is
     grade_from : ``"grade_head"`` or ``"count"`` -- what ``grade`` is
@@ -129,13 +132,15 @@ def grade_records(
     n = len(files)
     if count_probs.shape[:1] != (n,) or grade_probs.shape != (n, len(GRADE_NAMES)):
         raise InputError(expected(f"({n}, 65) count and ({n}, 4) grade probabilities", f"shapes {count_probs.shape} and {grade_probs.shape}"))
-    if count_from not in COUNT_RULES or grade_from not in ("grade_head", "count"):
-        raise InputError(expected(f"count_from {'|'.join(COUNT_RULES)} and grade_from grade_head|count", f"{count_from!r} and {grade_from!r}"))
+    if count_from not in COUNT_RULES or grade_from not in GRADE_RULES:
+        raise InputError(expected(f"count_from {'|'.join(COUNT_RULES)} and grade_from {'|'.join(GRADE_RULES)}", f"{count_from!r} and {grade_from!r}"))
     lesions = list(lesions) if lesions is not None else [None] * n
     in_domain = list(in_domain) if in_domain is not None else [True] * n
     ldl_counts = count_probs.argmax(axis=1) + 1
-    found = None if any(count is None for count in lesions) else np.array(lesions, dtype=np.int64)
-    counts = answer_counts(ldl_counts, found, count_from)
+    # photo by photo: a photo without a detector count answers with its count head
+    has_detection = np.array([count is not None for count in lesions], dtype=bool)
+    found = np.array([0 if count is None else count for count in lesions], dtype=np.int64)
+    counts = np.where(has_detection, answer_counts(ldl_counts, found, count_from), ldl_counts)
     count_grades = grades_of_counts(counts, criterion)
     grades = count_grades if grade_from == "count" else grade_probs.argmax(axis=1)
     cou2cls_grades = count_to_grade_distribution(count_probs, criterion).argmax(axis=1)

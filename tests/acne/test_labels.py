@@ -8,10 +8,10 @@ from medimg.acne.labels import (
     GRADE_NAMES,
     HAYASHI,
     N_COUNT_BINS,
-    answer_counts,
     N_GRADES,
     REPORT,
     GradingCriterion,
+    answer_counts,
     bin_to_count,
     cou2cls_matrix,
     count_distributions,
@@ -225,5 +225,9 @@ def test_answer_counts_by_rule():
 def test_answer_counts_refuses_an_unknown_rule_and_mismatched_lengths():
     with pytest.raises(InputError, match="count rule in ldl, detections, mean"):
         answer_counts(np.array([1]), np.array([1]), "median")
-    with pytest.raises(InputError, match=r"expected \(2,\) detected counts"):
+    with pytest.raises(InputError, match="expected 2 detected counts \\(one per photo\\), got 1"):
         answer_counts(np.array([1, 2]), np.array([1]), "mean")
+    with pytest.raises(InputError, match="detected counts as one non-negative integer per photo"):
+        answer_counts(np.array([1, 2]), np.array([1.5, 2.0]), "mean")
+    with pytest.raises(InputError, match="count-head counts as one non-negative integer per photo"):
+        answer_counts(np.array([1, -2]), np.array([1, 2]), "mean")

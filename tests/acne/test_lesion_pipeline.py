@@ -91,3 +91,22 @@ def test_records_without_a_detector_keep_the_ldl_answer():
     probs[0, 9] = 1
     (record,) = grade_records(["x"], probs, np.array([[0.1, 0.6, 0.2, 0.1]]))
     assert (record["count"], record["ldl_count"], record["lesions"], record["grade"]) == (10, 10, None, 1)
+
+
+def test_the_mean_rule_answers_halfway_between_count_head_and_detector(tmp_path):
+    photo = skin_photo(tmp_path / "face.png")
+    stand_in = LesionStandIn()
+    stand_in.output = {**stand_in.output, "count_from": "mean"}
+    (record,) = grade_images([photo], predictor=stand_in).results
+    # LDL count 2, three lesions found: (2 + 3) / 2 = 2.5, halves rounded up
+    assert (record["ldl_count"], record["lesions"], record["count"], record["grade"]) == (2, 3, 3, 0)
+
+
+def test_a_photo_without_a_detector_count_answers_with_its_count_head_alone():
+    count_probs = np.zeros((2, 65))
+    count_probs[:, 1] = 1.0  # LDL count 2 for both photos
+    grade_probs = np.full((2, 4), 0.25)
+    records = grade_records(["a.png", "b.png"], count_probs, grade_probs, lesions=[6, None], count_from="mean", grade_from="count")
+    assert [r["count"] for r in records] == [4, 2]
+    records = grade_records(["a.png", "b.png"], count_probs, grade_probs, lesions=[6, None], count_from="detections", grade_from="count")
+    assert [r["count"] for r in records] == [6, 2]

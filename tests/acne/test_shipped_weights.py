@@ -59,6 +59,14 @@ def test_default_lesion_weights_grade_real_held_out_photos(tmp_path):
     assert page.count("<img") == 4 and all(Path(n).name in page for n in truth)
 
 
+def test_default_lesion_weights_answer_with_the_mean_of_their_two_counts():
+    from medimg.common.models import load_model
+    from medimg.common.weights import shipped_weights
+
+    output = load_model(shipped_weights("acne-lesion")).output
+    assert (output["count_from"], output["grade_from"], output["threshold"]) == ("mean", "count", 0.25)
+
+
 def test_default_lesion_weights_grade_a_clear_face_mild():
     import skimage.data
 
