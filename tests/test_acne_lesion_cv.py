@@ -1,0 +1,53 @@
+"""scripts/acne_lesion_cv.py: the card's table from hand-made fold reports."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).parents[1]
+
+
+def script():
+    spec = importlib.util.spec_from_file_location("acne_lesion_cv", ROOT / "scripts" / "acne_lesion_cv.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def report(fold, true_counts, ldl, detected, grade_head):
+    from medimg.acne.labels import answer_counts, grades_of_counts
+
+    truth = np.array(true_counts)
+    mean = answer_counts(np.array(ldl), np.array(detected), "mean")
+    grades = grades_of_counts(truth)
+    rule = {f"{name}_{key}": value for name, counts in (("mean", mean), ("detected", np.array(detected)))
+            for key, value in (("count_mae", float(np.abs(counts - truth).mean())),
+                               ("count_rmse", float(np.sqrt(np.mean((counts - truth) ** 2)))),
+                               ("grade_acc", float((grades_of_counts(counts) == grades).mean())))}
+    return {"fold": fold, "n_images": len(truth), "grade_head_acc": float((np.array(grade_head) == grades).mean()), **rule,
+            "true_grades": grades.tolist(), "true_counts": truth.tolist(), "ldl_counts": list(ldl),
+            "detected_counts": list(detected), "grade_head_grades": list(grade_head)}
+
+
+def test_fold_rows_table_and_confusion_from_the_mean_rule():
+    cv = script()
+    # counts 3 (mild), 10 (moderate), 30 (severe), 60 (very severe)
+    first = report(0, [3, 10, 30, 60], ldl=[3, 8, 20, 50], detected=[4, 12, 30, 60], grade_head=[0, 1, 1, 3])
+    second = report(2, [2, 25], ldl=[2, 15], detected=[2, 21], grade_head=[0, 2])
+    rows = [cv.fold_row(first, 0.25), cv.fold_row(second, 0.3)]
+    # fold 0: mean counts 4, 10, 25, 55 -> errors 1, 0, 5, 5; LDL errors 0, 2, 10, 10
+    assert rows[0]["mean_count_mae"] == pytest.approx(2.75) and rows[0]["ldl_count_mae"] == pytest.approx(5.5)
+    # LDL 20 is moderate (truth 30 severe) and LDL 50 severe (truth 60 very severe); the means 25 and 55 are right
+    assert rows[0]["mean_grade_acc"] == 1.0 and rows[0]["ldl_grade_acc"] == 0.5
+    assert rows[0]["grade_head_acc"] == 0.75 and rows[1]["threshold"] == 0.3
+    # fold 2: mean counts 2 and 18 (moderate, truth severe)
+    assert rows[1]["mean_grade_acc"] == 0.5
+    matrix = cv.confusion([first, second])
+    assert matrix.tolist() == [[2, 0, 0, 0], [0, 1, 0, 0], [0, 1, 1, 0], [0, 0, 0, 1]]
+    table = cv.markdown(rows, matrix)
+    # fold 0 was looked at for a choice: the clean mean is fold 2's alone
+    assert "| mean, folds 2 (no choice looked at them) | 2 | 0.500 |" in table
+    pooled = cv.pooled_report_table([first, second])
+    assert "Pooled over 6 test photos: AVE_ACC 0.833 (grade head), 0.833 (grade of the mean count, shipped)" in pooled
