@@ -117,6 +117,12 @@ COUNT_RULES = ("ldl", "detections", "mean")
 GRADE_RULES = ("grade_head", "count")
 
 
+def check_answer_rules(count_from: str, grade_from: str) -> None:
+    """Raise InputError unless ``count_from`` is one of :data:`COUNT_RULES` and ``grade_from`` one of :data:`GRADE_RULES`."""
+    if count_from not in COUNT_RULES or grade_from not in GRADE_RULES:
+        raise InputError(expected(f"count_from {'|'.join(COUNT_RULES)} and grade_from {'|'.join(GRADE_RULES)}", f"{count_from!r} and {grade_from!r}"))
+
+
 def answer_counts(ldl_counts: np.ndarray, detected: np.ndarray | None, rule: str) -> np.ndarray:
     """The lesion count a network answers with, from its two estimates.
 

@@ -35,11 +35,10 @@ import numpy as np
 
 from medimg.acne.dataset import SplitEntry, image_path, load_split, split_file_path
 from medimg.acne.labels import (
-    COUNT_RULES,
-    GRADE_RULES,
     HAYASHI,
     N_COUNT_BINS,
     N_GRADES,
+    check_answer_rules,
     count_to_bin,
     gen_label_distribution,
     grades_of_counts,
@@ -326,8 +325,7 @@ def calibrate_threshold(weights: Path | str, data_dir: Path | str, *, fold: int 
     from medimg.common.models import load_model, weights_metadata
     from medimg.common.weights import load_weights, save_weights
 
-    if count_from not in COUNT_RULES or grade_from not in GRADE_RULES:
-        raise InputError(expected(f"count_from {'|'.join(COUNT_RULES)} and grade_from {'|'.join(GRADE_RULES)}", f"{count_from!r} and {grade_from!r}"))
+    check_answer_rules(count_from, grade_from)
     model = load_model(weights)
     if model.arch != "acne-lesion":
         raise InputError(expected("acne-lesion weights", f"{model.arch} in '{weights}'"))

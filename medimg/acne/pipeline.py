@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medimg.acne.labels import COUNT_RULES, GRADE_NAMES, GRADE_RULES, HAYASHI, GradingCriterion, answer_counts, count_to_grade_distribution, grades_of_counts
+from medimg.acne.labels import GRADE_NAMES, HAYASHI, GradingCriterion, answer_counts, check_answer_rules, count_to_grade_distribution, grades_of_counts
 from medimg.acne.inference import InferenceOptions, acne_network, input_preprocessing, network_input, predict_photos
 from medimg.common import console
 from medimg.common.batch import HERE, BatchEngine, BatchOutcome, iter_batch
@@ -132,8 +132,7 @@ def grade_records(
     n = len(files)
     if count_probs.shape[:1] != (n,) or grade_probs.shape != (n, len(GRADE_NAMES)):
         raise InputError(expected(f"({n}, 65) count and ({n}, 4) grade probabilities", f"shapes {count_probs.shape} and {grade_probs.shape}"))
-    if count_from not in COUNT_RULES or grade_from not in GRADE_RULES:
-        raise InputError(expected(f"count_from {'|'.join(COUNT_RULES)} and grade_from {'|'.join(GRADE_RULES)}", f"{count_from!r} and {grade_from!r}"))
+    check_answer_rules(count_from, grade_from)
     lesions = list(lesions) if lesions is not None else [None] * n
     in_domain = list(in_domain) if in_domain is not None else [True] * n
     ldl_counts = count_probs.argmax(axis=1) + 1
