@@ -6,14 +6,21 @@
 
 Per fold k (resumable: a finished fold's run folder is reused):
 
-1. ``medimg acne train DATA --model lesion --fold k --size 320 --epochs 18 --lr-step 14``
-   (:func:`medimg.acne.lesion_training.train_lesion`, the shipped recipe, ~75 min on 2 CPU cores);
+1. ``medimg acne train DATA --model lesion --fold k --size 320 --epochs 18 --lr-step 14 --no-validate``
+   (:func:`medimg.acne.lesion_training.train_lesion`, the shipped recipe, ~60 min on 2 CPU cores;
+   without per-epoch scores on the test split, which cost a quarter of the time and would show
+   the test photos before the evaluation);
 2. the detector threshold is chosen on fold k's own training photos
    (:func:`~medimg.acne.lesion_training.calibrate_threshold`) and stored in the weights;
 3. ``medimg acne evaluate DATA --fold k --weights ...`` scores ``NNEW_test_k.txt``, photos it never saw.
 
 Writes ``cv.json`` (every fold's report) and ``cv.md`` (the model card's table) in the runs
 folder. Folds are split by source photo (the three versions of one photo share a fold).
+
+A fold takes most of a working session's CPU, so each finished fold's report is also kept in the
+repository (``benchmarks/results/acne_lesion_cv/<recipe>/fold<k>.json``, a few tens of kB with the
+per-photo counts); a later run on another machine reads it instead of training that fold again.
+Fold 0 of the shipped recipe is the shipped weights themselves: they are evaluated, not retrained.
 """
 
 from __future__ import annotations
@@ -32,6 +39,9 @@ from medimg.common.weights import sha256_of
 
 #: The answer rule the table's confusion matrix and pooled report show (the shipped weights' ``count_from``)
 SHIPPED_COUNT_RULE = "mean"
+#: Finished folds, per recipe, kept in the repository
+ROOT = Path(__file__).resolve().parents[1]
+ARCHIVE = ROOT / "benchmarks" / "results" / "acne_lesion_cv"
 #: Folds whose test split was looked at for a choice (recipe and answer rule: folds 0 and 1; see the card)
 LOOKED_AT_FOLDS = (0, 1)
 
@@ -116,38 +126,84 @@ def pooled_report_table(reports: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def recipe(*, fold: int, epochs: int, size: int, lr_step: int, seed: int = 0) -> dict:
+    return {"fold": fold, "epochs": epochs, "size": size, "lr_step": lr_step, "seed": seed}
+
+
+def recipe_of(metadata: dict) -> dict | None:
+    """The recipe a lesion network's weights were trained with (``None`` when their metadata does not say)."""
+    try:
+        return recipe(fold=int(metadata["fold"]), epochs=int(metadata["epochs_trained"]),
+                      size=int(json.loads(metadata["preprocessing"])["input_size"]), lr_step=int(metadata["lr_step_epochs"]),
+                      seed=int(metadata["seed"]))
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+def archive_path(wanted: dict, archive: Path = ARCHIVE) -> Path:
+    return archive / f"{wanted['size']}px_{wanted['epochs']}ep_step{wanted['lr_step']}_seed{wanted['seed']}" / f"fold{wanted['fold']}.json"
+
+
+def archived_report(wanted: dict, archive: Path = ARCHIVE) -> dict | None:
+    """The archived report of this very recipe and fold, or ``None``."""
+    path = archive_path(wanted, archive)
+    if not path.is_file():
+        return None
+    report = json.loads(path.read_text())
+    return report if report.get("recipe") == wanted and "detected_counts" in report else None
+
+
+def fold_weights(data_dir: str, run: Path, wanted: dict) -> Path:
+    """Weights of the recipe for one fold: the run folder's, else the shipped ones if they are that
+    fold's model of the recipe, else trained now (resuming an unfinished run)."""
+    from medimg.common.models import load_model
+    from medimg.common.weights import shipped_weights
+
+    for candidate in (run / "weights.safetensors", shipped_weights("acne-lesion")):
+        if candidate.is_file() and recipe_of(load_model(candidate).metadata) == wanted:
+            return candidate
+    return train_lesion(data_dir, run, fold=wanted["fold"], epochs=wanted["epochs"], size=wanted["size"],
+                        lr_step_epochs=wanted["lr_step"], seed=wanted["seed"], validate=False).weights
+
+
+def fold_report(data_dir: str, run: Path, wanted: dict, archive: Path = ARCHIVE) -> dict:
+    """One fold's evaluation with its ``calibration``: archived, or trained, calibrated, evaluated and archived."""
+    from medimg.common.models import load_model
+
+    found = archived_report(wanted, archive)
+    if found is not None:
+        return found
+    weights = fold_weights(data_dir, run, wanted)
+    loaded = load_model(weights)
+    if "threshold_chosen_on" in loaded.metadata:  # calibrated already (the shipped weights, or an earlier run)
+        calibration = {"threshold": loaded.output["threshold"]}
+    else:
+        calibration = calibrate_threshold(weights, data_dir, fold=wanted["fold"])
+    report = evaluate_fold(data_dir, fold=wanted["fold"], weights=weights, batch_size=16, keep_predictions=True)
+    # the file's place inside the repository, or its name: the archive must not name one machine's folders
+    where = Path(report["weights"]).resolve()
+    where = where.relative_to(ROOT) if where.is_relative_to(ROOT) else where.name
+    report = {**report, "weights": str(where), "weights_sha256": sha256_of(weights), "calibration": calibration,
+              "recipe": wanted}
+    path = archive_path(wanted, archive)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=None, separators=(",", ":")) + "\n")
+    return report
+
+
 def main(data_dir: str, runs_dir: str, folds: str = "0,1,2,3,4", epochs: int = EPOCHS, size: int = INPUT_SIZE,
          lr_step: int = LR_STEP_EPOCHS) -> None:
     runs = Path(runs_dir)
     rows, reports = [], []
     for fold in (int(k) for k in folds.split(",")):
-        run = runs / f"fold{fold}"
-        weights = run / "weights.safetensors"
-        from medimg.common.models import load_model
-
-        if not (weights.is_file() and load_model(weights).metadata.get("epochs_trained") == str(epochs)):
-            # resumes an unfinished run
-            weights = train_lesion(data_dir, run, fold=fold, epochs=epochs, size=size, lr_step_epochs=lr_step).weights
-        loaded = load_model(weights)
-        if "threshold_chosen_on" in loaded.metadata:  # calibrated by an earlier run of this script
-            calibration = {"threshold": loaded.output["threshold"]}
-        else:
-            calibration = calibrate_threshold(weights, data_dir, fold=fold)
-        done = run / "evaluation.json"
-        previous = json.loads(done.read_text()) if done.is_file() else {}
-        if previous.get("weights_sha256") == sha256_of(weights) and "detected_counts" in previous:
-            report = previous  # this very file was evaluated by this script already
-        else:
-            report = evaluate_fold(data_dir, fold=fold, weights=weights, batch_size=16, keep_predictions=True)
-            report["weights_sha256"] = sha256_of(weights)
-            done.write_text(json.dumps({**report, "calibration": calibration}, indent=1))
-        rows.append(fold_row(report, calibration["threshold"]))
+        report = fold_report(data_dir, runs / f"fold{fold}", recipe(fold=fold, epochs=epochs, size=size, lr_step=lr_step))
+        rows.append(fold_row(report, report["calibration"]["threshold"]))
         reports.append(report)
         print(json.dumps(rows[-1]), flush=True)
+    runs.mkdir(parents=True, exist_ok=True)
     (runs / "cv.json").write_text(json.dumps({"rows": rows, "confusion": confusion(reports).tolist()}, indent=1))
     (runs / "cv.md").write_text(markdown(rows, confusion(reports)) + "\n" + pooled_report_table(reports))
     print((runs / "cv.md").read_text())
-
 
 if __name__ == "__main__":
     main(*sys.argv[1:3], *sys.argv[3:4], *(int(a) for a in sys.argv[4:7]))

@@ -51,3 +51,50 @@ def test_fold_rows_table_and_confusion_from_the_mean_rule():
     assert "| mean, folds 2 (no choice looked at them) | 2 | 0.500 |" in table
     pooled = cv.pooled_report_table([first, second])
     assert "Pooled over 6 test photos: AVE_ACC 0.833 (grade head), 0.833 (grade of the mean count, shipped)" in pooled
+
+
+def test_the_shipped_weights_are_fold_0_of_the_default_recipe():
+    from medimg.acne.lesion_training import EPOCHS, INPUT_SIZE, LR_STEP_EPOCHS
+    from medimg.common.models import load_model
+    from medimg.common.weights import shipped_weights
+
+    cv = script()
+    shipped = shipped_weights("acne-lesion")
+    assert cv.recipe_of(load_model(shipped).metadata) == cv.recipe(fold=0, epochs=EPOCHS, size=INPUT_SIZE, lr_step=LR_STEP_EPOCHS)
+    assert (EPOCHS, INPUT_SIZE, LR_STEP_EPOCHS) == (18, 320, 14)
+    # so fold 0 is evaluated from them, never trained again
+    wanted = cv.recipe(fold=0, epochs=18, size=320, lr_step=14)
+    assert cv.fold_weights("no-data-needed", Path("missing-run"), wanted) == shipped
+
+
+def test_recipe_of_weights_without_training_metadata_is_none():
+    cv = script()
+    assert cv.recipe_of({"fold": "0"}) is None
+    assert cv.recipe_of({"fold": "1", "epochs_trained": "12", "preprocessing": '{"input_size": 256}', "lr_step_epochs": "9",
+                         "seed": "0"}) == {"fold": 1, "epochs": 12, "size": 256, "lr_step": 9, "seed": 0}
+
+
+def test_an_archived_fold_is_read_back_instead_of_trained(tmp_path, monkeypatch):
+    import json
+
+    cv = script()
+    wanted = cv.recipe(fold=3, epochs=18, size=320, lr_step=14)
+    stored = {**report(3, [3, 30], ldl=[3, 20], detected=[4, 30], grade_head=[0, 2]), "calibration": {"threshold": 0.25},
+              "recipe": wanted}
+    path = cv.archive_path(wanted, tmp_path)
+    assert path == tmp_path / "320px_18ep_step14_seed0" / "fold3.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(stored))
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("an archived fold must not be trained again")
+
+    monkeypatch.setattr(cv, "train_lesion", no_training)
+    monkeypatch.setattr(cv, "evaluate_fold", no_training)
+    found = cv.fold_report("no-data-needed", tmp_path / "run", wanted, archive=tmp_path)
+    assert found["detected_counts"] == [4, 30] and found["calibration"]["threshold"] == 0.25
+    # another recipe's fold (here 256 px) is not taken for it
+    assert cv.archived_report(cv.recipe(fold=3, epochs=18, size=256, lr_step=14), tmp_path) is None
+    stored["recipe"] = cv.recipe(fold=3, epochs=12, size=320, lr_step=14)
+    path.write_text(json.dumps(stored))
+    assert cv.archived_report(wanted, tmp_path) is None

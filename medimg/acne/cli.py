@@ -127,6 +127,9 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     device: str = DeviceOption,
     no_resume: bool = typer.Option(False, "--no-resume", help="Ignore an existing checkpoint and start over."),
+    no_validate: bool = typer.Option(False, "--no-validate", help=(
+        "Lesion network only: skip the per-epoch scores on the fold's test split (logged, never used to pick weights); "
+        "faster, and the test photos stay unseen until 'acne evaluate'.")),
 ) -> None:
     """Train with Adam on one fold; prints the weights and log paths.
 
@@ -139,10 +142,12 @@ def train(
 
         given = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "lr_step_epochs": lr_step, "size": size}
         result = train_lesion(data_dir, output, fold=fold, config=parse_model_config(config), seed=seed, device=device,
-                              resume=not no_resume, steps_per_epoch=steps, **{k: v for k, v in given.items() if v is not None})
+                              resume=not no_resume, steps_per_epoch=steps, validate=not no_validate, **{k: v for k, v in given.items() if v is not None})
         for path in result.paths:
             typer.echo(str(path))
         return
+    if no_validate:
+        raise typer.BadParameter("for the lesion network only", param_hint="--no-validate")
     if size is not None:
         raise typer.BadParameter("--size applies to the lesion network only (LDL networks take the preset's input size)", param_hint="--size")
     epochs, batch_size = epochs or 120, batch_size or 64

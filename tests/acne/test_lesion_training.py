@@ -95,3 +95,20 @@ def test_one_training_step_writes_weights_that_rebuild_alone(tmp_path):
     assert loaded.metadata["threshold_chosen_on"] == "NNEW_trainval_0.txt"
     assert loaded.output["threshold"] in CALIBRATION_THRESHOLDS and loaded.output["test_flip"] is True
     assert (loaded.output["count_from"], loaded.output["grade_from"]) == ("mean", "count")
+
+
+def test_without_validation_the_test_photos_are_never_read(tmp_path, monkeypatch):
+    import medimg.acne.lesion_training as lesion_training
+
+    real_load_split = lesion_training.load_split
+    parts = []
+
+    def spying_load_split(data_dir, fold, part):
+        parts.append(part)
+        return real_load_split(data_dir, fold, part)
+
+    monkeypatch.setattr(lesion_training, "load_split", spying_load_split)
+    result = train_lesion(DATA, tmp_path / "run", fold=0, epochs=1, batch_size=2, steps_per_epoch=1, size=64, config=TINY, device="cpu",
+                          validate=False)
+    assert "test" not in parts and "trainval" in parts
+    assert "loss" in result.history[0] and not any(key.startswith(("det", "ldl_")) for key in result.history[0])
