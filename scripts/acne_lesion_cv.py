@@ -91,7 +91,8 @@ def markdown(rows: list[dict], matrix: np.ndarray) -> str:
         lines.append(f"| {row['fold']} | {row['photos']} | " + " | ".join(f"{row[key]:.3f}" for key, _ in COLUMNS) + " |")
     clean = [r for r in rows if r["fold"] not in LOOKED_AT_FOLDS]
     clean_label = "mean, folds " + ", ".join(str(r["fold"]) for r in clean) + " (no choice looked at them)"
-    for label, chosen in (("mean ± sd, folds 0-4", rows), (clean_label, clean)):
+    all_label = "mean ± sd, folds " + ", ".join(str(r["fold"]) for r in rows)
+    for label, chosen in ((all_label, rows), (clean_label, clean)):
         if not chosen:
             continue
         cells = [f"{np.mean([r[k] for r in chosen]):.3f}" + (f" ± {np.std([r[k] for r in chosen]):.3f}" if len(chosen) == len(rows) else "")
@@ -150,7 +151,14 @@ def archived_report(wanted: dict, archive: Path = ARCHIVE) -> dict | None:
     if not path.is_file():
         return None
     report = json.loads(path.read_text())
-    return report if report.get("recipe") == wanted and "detected_counts" in report else None
+    if report.get("recipe") != wanted or "detected_counts" not in report:
+        return None
+    from medimg.common.weights import SHIPPED, SHIPPED_DIR
+
+    shipped = SHIPPED["acne-lesion"]
+    if report.get("weights") == str((SHIPPED_DIR / shipped.filename).relative_to(ROOT)) and report.get("weights_sha256") != shipped.sha256:
+        return None  # the shipped weights changed since (their threshold or answer rule, say): evaluate them again
+    return report
 
 
 def fold_weights(data_dir: str, run: Path, wanted: dict) -> Path:

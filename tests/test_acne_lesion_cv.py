@@ -49,6 +49,7 @@ def test_fold_rows_table_and_confusion_from_the_mean_rule():
     table = cv.markdown(rows, matrix)
     # fold 0 was looked at for a choice: the clean mean is fold 2's alone
     assert "| mean, folds 2 (no choice looked at them) | 2 | 0.500 |" in table
+    assert "| mean ± sd, folds 0, 2 | 6 | 0.750 ± 0.250 |" in table
     pooled = cv.pooled_report_table([first, second])
     assert "Pooled over 6 test photos: AVE_ACC 0.833 (grade head), 0.833 (grade of the mean count, shipped)" in pooled
 
@@ -97,4 +98,21 @@ def test_an_archived_fold_is_read_back_instead_of_trained(tmp_path, monkeypatch)
     assert cv.archived_report(cv.recipe(fold=3, epochs=18, size=256, lr_step=14), tmp_path) is None
     stored["recipe"] = cv.recipe(fold=3, epochs=12, size=320, lr_step=14)
     path.write_text(json.dumps(stored))
+    assert cv.archived_report(wanted, tmp_path) is None
+
+
+def test_an_archived_report_of_older_shipped_weights_is_evaluated_again(tmp_path):
+    import json
+
+    from medimg.common.weights import SHIPPED
+
+    cv = script()
+    wanted = cv.recipe(fold=0, epochs=18, size=320, lr_step=14)
+    stored = {**report(0, [3], ldl=[3], detected=[4], grade_head=[0]), "calibration": {"threshold": 0.25}, "recipe": wanted,
+              "weights": "medimg/weights/acne_lesion.safetensors", "weights_sha256": SHIPPED["acne-lesion"].sha256}
+    path = cv.archive_path(wanted, tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(stored))
+    assert cv.archived_report(wanted, tmp_path)["detected_counts"] == [4]
+    path.write_text(json.dumps({**stored, "weights_sha256": "0" * 64}))
     assert cv.archived_report(wanted, tmp_path) is None
