@@ -7,9 +7,9 @@
 Per fold k (resumable: a finished fold's run folder is reused):
 
 1. ``medimg acne train DATA --model lesion --fold k --size 320 --epochs 18 --lr-step 14 --no-validate``
-   (:func:`medimg.acne.lesion_training.train_lesion`, the shipped recipe, ~60 min on 2 CPU cores;
-   without per-epoch scores on the test split, which cost a quarter of the time and would show
-   the test photos before the evaluation);
+   (:func:`medimg.acne.lesion_training.train_lesion`, the shipped recipe, about 40 min on 2 CPU
+   cores; without per-epoch scores on the test split, which would show the test photos before the
+   evaluation);
 2. the detector threshold is chosen on fold k's own training photos
    (:func:`~medimg.acne.lesion_training.calibrate_threshold`) and stored in the weights;
 3. ``medimg acne evaluate DATA --fold k --weights ...`` scores ``NNEW_test_k.txt``, photos it never saw.

@@ -22,7 +22,7 @@ Validation (after each epoch, on ``NNEW_test_<fold>.txt``; off with ``validate=F
 for the detector at each threshold of :data:`THRESHOLDS`, the count MAE and the grade accuracy of
 the Hayashi grade of the detected count, and for the LDL heads the count MAE (argmax) and grade
 accuracy. It is logged only: the weights are the last epoch's whatever it says. A cross-validation
-turns it off (``scripts/acne_lesion_cv.py``): a quarter of each epoch's time on 2 CPU cores, and
+turns it off (``scripts/acne_lesion_cv.py``): about 10 s of each 2-minute epoch on 2 CPU cores, and
 the test photos stay unseen until the evaluation.
 """
 
