@@ -2,7 +2,7 @@
 # Reproduces the shipped acne weights (medimg/weights/acne_lesion.safetensors): see medimg/weights/acne_lesion.md.
 #   bash scripts/train_acne_lesion.sh [DATA_DIR] [RUN_DIR]
 # Real ACNE04 photos and boxes (../shared/data/acne04_train), fold 0's training split (2,373 photos);
-# fold 0's test split (600 photos) is held out. About 75 minutes on 2 CPU cores.
+# fold 0's test split (600 photos) is held out. About 45 minutes on 2 CPU cores.
 set -euo pipefail
 DATA=${1:-../shared/data/acne04_train}
 RUN=${2:-runs/acne_lesion}
