@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 12's GPU figures and the CUDA paths, as one prepared run for the device tool (one H200; about
-# 6-8 minutes of its 15). Nothing here runs in CI.
+# 4-5 minutes of its 15; 2026-11-30: 110 s for the first three steps, 54 s for the fourth). Nothing here runs in CI.
 #
 # Once, here (the device cannot download): the packages its image lacks, as wheels in .whl/
 #   echo /.whl/ >> .git/info/exclude
@@ -17,9 +17,11 @@ OUT=${OUT:-/tmp/gpu_checks}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 if compgen -G ".whl/*.whl" >/dev/null; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-        && export PYTHONPATH="$PYTHONPATH:/tmp/site"
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 fi
+# medimg itself, without its dependencies, for its entry points: the networks register through them
+python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir --upgrade --target /tmp/site . >/dev/null
+export PYTHONPATH="$PYTHONPATH:/tmp/site"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" | tee -a "$OUT/gpu.txt"
 timeout 150 python3 -m pytest -q -p no:cacheprovider -k cuda \

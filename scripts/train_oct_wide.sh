@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The shipped OCT weights (medimg/weights/oct_light.safetensors, card oct_light.md), trained for real scans (issue 10).
+# The previous OCT weights (phase 3, shipped 2026-11-29 to 2026-11-30; card oct_light.md, History), trained on 2 CPU cores (issue 10).
 #   bash scripts/train_oct_wide.sh [RUN_DIR]          (TRAIN=0: only write and denoise the data)
 # Volumes are denoised with the tissue-speckle sigma, as `extract` does by default (--noise-region tissue).
 # Training phantoms: the `wide` family (medimg.oct_glands.phantom.WIDE_FAMILY), seeds 301-312.

@@ -11,7 +11,8 @@ Ranges a family is built from::
     Uniform(low, high)        float in [low, high)
     LogUniform(low, high)     float, uniform in log space (scales, contrasts)
     IntRange(low, high)       integer in [low, high] (both ends included)
-    Choice(options, weights)  one of ``options``
+    Choice(options, weights)  one of ``options``; an option that is itself a range is then
+                              drawn from (a mixture: ``Choice((Uniform(6, 12), Uniform(20, 28)))``)
 
 A family is any frozen dataclass whose fields are ranges or constants, with a ``sample(rng)``
 method returning its parameter dataclass; :func:`draw` draws one field.
@@ -91,20 +92,26 @@ class Choice:
 
     def sample(self, rng: np.random.Generator) -> Any:
         if self.weights is None:
-            return self.options[int(rng.integers(len(self.options)))]
-        p = np.asarray(self.weights, dtype=np.float64)
-        return self.options[int(rng.choice(len(self.options), p=p / p.sum()))]
+            option = self.options[int(rng.integers(len(self.options)))]
+        else:
+            p = np.asarray(self.weights, dtype=np.float64)
+            option = self.options[int(rng.choice(len(self.options), p=p / p.sum()))]
+        return draw(option, rng)
 
     def contains(self, value: Any) -> bool:
-        return value in self.options
+        return any(option.contains(value) if _is_range(option) else value == option for option in self.options)
 
 
 Range = Uniform | LogUniform | IntRange | Choice
 
 
+def _is_range(value: Any) -> bool:
+    return hasattr(value, "sample") and not isinstance(value, type)
+
+
 def draw(value: Any, rng: np.random.Generator) -> Any:
     """One value of a family field: a range is sampled, a constant is returned as it is."""
-    return value.sample(rng) if hasattr(value, "sample") and not isinstance(value, type) else value
+    return value.sample(rng) if _is_range(value) else value
 
 
 class Family(Protocol[P]):

@@ -37,7 +37,7 @@ SHIPPED: dict[str, ShippedWeights] = {
     "oct-light": ShippedWeights(
         name="oct-light",
         filename="oct_light.safetensors",
-        sha256="27c352221f0739f43e9a4286179bd8ae9b26f58e317190b9193e1ce9b8ea5811",
+        sha256="0e42828ec6b0b62c436646316f08e5ced4e2fa8bde0c30718822efac46a2c606",
         arch="oct-light",
         card="oct_light.md",
     ),

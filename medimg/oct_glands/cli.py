@@ -12,6 +12,7 @@ from medimg.common.cli_edge import SchedulerOption, WorkersOption, cli_command, 
 from medimg.common.denoisers import DEFAULT_DENOISER
 from medimg.common.device import DEVICE_HELP
 from medimg.oct_glands.noise import DEFAULT_NOISE_REGION
+from medimg.oct_glands.prune import MIN_GLAND_PROBABILITY
 
 app = typer.Typer(help="Fingertip OCT volume -> subcutaneous sweat glands -> 2-D pore map.", no_args_is_help=True)
 
@@ -60,6 +61,8 @@ DenoiseRowsOption = typer.Option("surface", "--denoise-rows", help=(
     "all: every row of every B-scan (about twice the time on a 500-deep scan)."))
 MinSizeOption = typer.Option(120, "--min-size", min=1, help="Remove components smaller than this many voxels.")
 ConnectivityOption = typer.Option(3, "--connectivity", min=1, max=3, help="1 = faces (6), 2 = +edges (18), 3 = +corners (26 neighbours).")
+MinProbabilityOption = typer.Option(MIN_GLAND_PROBABILITY, "--min-probability", help=(
+    "Also drop glands whose voxels' mean probability is below this (the network unsure of them); 0: the paper's size rule alone."))
 
 
 def _output_dir(output: Optional[Path], source: Path, *, beside_input: bool) -> Path:
@@ -187,11 +190,17 @@ def prune(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help=OUTPUT_HELP + " Default: the mask's folder."),
     min_size: int = MinSizeOption,
     connectivity: int = ConnectivityOption,
+    probability: Optional[Path] = typer.Option(None, "--probability", help="probability.tif from 'medimg oct infer': needed by --min-probability."),
+    min_probability: Optional[float] = typer.Option(None, "--min-probability", help=(
+        f"With --probability: drop glands whose voxels' mean probability is below this [default: {MIN_GLAND_PROBABILITY:g}, as extract].")),
 ) -> None:
-    """Stage 6: drop components under --min-size voxels, label the rest -> glands.tif."""
+    """Stage 6: drop components under --min-size voxels (and, with --probability, those of a mean probability under
+    --min-probability), label the rest -> glands.tif."""
     from medimg.oct_glands.pipeline import run_prune
 
-    path, count = run_prune(mask, _output_dir(output, mask, beside_input=True), min_size=min_size, connectivity=connectivity)
+    path, count = run_prune(mask, _output_dir(output, mask, beside_input=True), min_size=min_size, connectivity=connectivity,
+                            probability_path=probability,
+                            min_probability=min_probability if min_probability is not None else MIN_GLAND_PROBABILITY if probability else 0.0)
     typer.echo(str(path))
     typer.echo(f"glands={count}")
 
@@ -238,6 +247,7 @@ def extract(
     value: Optional[float] = typer.Option(None, "--threshold", min=0.0, max=1.0, help="Fixed probability threshold; default: Otsu."),
     min_size: int = MinSizeOption,
     connectivity: int = ConnectivityOption,
+    min_probability: float = MinProbabilityOption,
     as_json: bool = typer.Option(False, "--json", help="Print the JSON summary instead of the paths."),
     scheduler: Optional[str] = SchedulerOption,
     workers: Optional[int] = WorkersOption,
@@ -256,6 +266,7 @@ def extract(
         threshold=value,
         min_size=min_size,
         connectivity=connectivity,
+        min_probability=min_probability,
     )
     from medimg.common.tables import to_json
 
@@ -290,6 +301,8 @@ def train(
                                                  "instead of starting from random layers; ignored when resuming a checkpoint."),
     axial_scale: str = typer.Option("1", "--axial-scale", help="LOW,HIGH: stretch each block's depth by a log-uniform factor "
                                     "in this range, as scanners of other axial sampling record ducts (1 = off)."),
+    loader_workers: int = typer.Option(0, "--loader-workers", min=0, help="Processes drawing and augmenting training blocks "
+                                       "beside the training loop (0: in it); keeps a GPU fed."),
 ) -> None:
     """Train a gland network (Adam, Dice loss) on ROIs at stride 20 with rotations and flips."""
     from medimg.oct_glands.train import parse_axial_scale
@@ -298,7 +311,7 @@ def train(
     result = run_training(
         data_dir, output, model=model, epochs=epochs, steps_per_epoch=steps, batch_size=batch_size, crop=crop_size,
         learning_rate=learning_rate, lr_step_epochs=lr_step, seed=seed, denoise=denoise_first, device=device, resume=not fresh,
-        start_weights=start_weights, axial_scale=parse_axial_scale(axial_scale),
+        start_weights=start_weights, axial_scale=parse_axial_scale(axial_scale), num_workers=loader_workers,
     )
     _echo_paths(result.paths)
 

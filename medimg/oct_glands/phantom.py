@@ -207,7 +207,7 @@ _NOISE_SEEDS = ("layers_seed", "collagen_seed", "speckle_seed")
 def _largest(value: Range | float) -> float:
     """The largest value a family field can draw (a constant is its own largest value)."""
     if isinstance(value, Choice):
-        return max(value.options)
+        return max(_largest(option) for option in value.options)
     return getattr(value, "high", value)
 
 
@@ -854,6 +854,11 @@ WIDE_FAMILY = FingertipFamily(
     display_offset=Uniform(-5.0, 15.0),
 )
 
+#: WIDE_FAMILY whose helices coil either tighter (pitch 6-12) or looser (20-28) than SPEC_FAMILY's
+#: 12-20, so that training shows helices whose turns stand apart, as the held-out family's do,
+#: without drawing the held-out pitches themselves.
+WIDE_GAP_FAMILY = dataclasses.replace(WIDE_FAMILY, duct_pitch=Choice((Uniform(6.0, 12.0), Uniform(20.0, 28.0))))
+
 #: ``oct synth --style``: the family each style draws from, and the smallest depth it needs
-STYLES = {"paper": FingertipFamily(), "spec": SPEC_FAMILY, "wide": WIDE_FAMILY}
-STYLE_MIN_DEPTH = {"paper": MIN_DEPTH, "spec": 400, "wide": 176}
+STYLES = {"paper": FingertipFamily(), "spec": SPEC_FAMILY, "wide": WIDE_FAMILY, "wide-gap": WIDE_GAP_FAMILY}
+STYLE_MIN_DEPTH = {"paper": MIN_DEPTH, "spec": 400, "wide": 176, "wide-gap": 176}

@@ -42,7 +42,7 @@ from medimg.oct_glands.depth_window import DepthWindow
 from medimg.oct_glands.inference import InferenceOptions, oct_network, predict_probability, predict_probability_window
 from medimg.oct_glands.project import PORE_COLUMNS, gland_pores
 from medimg.oct_glands.report_page import extract_page
-from medimg.oct_glands.prune import MIN_GLAND_VOXELS, label_glands, label_glands_by_slabs
+from medimg.oct_glands.prune import MIN_GLAND_PROBABILITY, MIN_GLAND_VOXELS, drop_faint_glands, label_glands, label_glands_by_slabs
 from medimg.oct_glands.roi import BLOCK_SIZE, INFERENCE_STRIDE, TILINGS, band_tiles, clear_outside_band, extract_blocks, roi_corners
 from medimg.oct_glands.scan import load_scan
 from medimg.oct_glands.surface import detect_surface
@@ -97,6 +97,7 @@ class ExtractOptions:
     threshold: float | None = None
     min_size: int = MIN_GLAND_VOXELS
     connectivity: int = 3
+    min_probability: float = MIN_GLAND_PROBABILITY  # glands of a lower mean probability are dropped; 0: the paper's size rule alone
 
     def __post_init__(self) -> None:
         from medimg.common.errors import OptionValueError
@@ -105,6 +106,8 @@ class ExtractOptions:
             raise OptionValueError(expected(f"--tiling among {', '.join(TILINGS)}", repr(self.tiling)))
         if self.threshold is not None and not 0.0 < self.threshold <= 1.0:  # 0 would make every voxel of the scan a gland
             raise OptionValueError(expected("--threshold in (0, 1]", self.threshold))
+        if not 0.0 <= self.min_probability <= 1.0:
+            raise OptionValueError(expected("--min-probability in [0, 1]", self.min_probability))
 
 
 def _read_labels(path: Path, *, what: str) -> np.ndarray:
@@ -201,9 +204,22 @@ def run_threshold(probability_path: Path, output_dir: Path, *, value: float | No
     return path, threshold
 
 
-def run_prune(mask_path: Path, output_dir: Path, *, min_size: int, connectivity: int) -> tuple[Path, int]:
+def run_prune(mask_path: Path, output_dir: Path, *, min_size: int, connectivity: int, probability_path: Path | None = None,
+              min_probability: float = 0.0) -> tuple[Path, int]:
+    """Stage 6; with ``probability_path``, also drops glands of a mean probability under ``min_probability``, as ``extract`` does."""
+    from medimg.common.errors import OptionValueError
+
+    if min_probability > 0 and probability_path is None:
+        raise OptionValueError(expected("--probability with --min-probability above 0", "no probability map"))
     labels = label_glands(_read_labels(mask_path, what="mask") > 0, min_size=min_size, connectivity=connectivity)
-    path = write_volume(output_dir / "glands.tif", labels, metadata={"min_size": min_size, "connectivity": connectivity}, inputs=[mask_path])
+    if probability_path is not None:
+        probability = _read_probability(probability_path)
+        if probability.shape != labels.shape:
+            raise InputError(expected(f"a probability map of the mask's shape {labels.shape}", f"shape {probability.shape}"))
+        pores = gland_pores(labels, probability=probability)
+        drop_faint_glands(labels, {pore["id"]: pore["mean_probability"] for pore in pores}, min_probability=min_probability)
+    metadata = {"min_size": min_size, "connectivity": connectivity, "min_probability": min_probability}
+    path = write_volume(output_dir / "glands.tif", labels, metadata=metadata, inputs=[mask_path, *([probability_path] if probability_path else [])])
     return path, int(labels.max())
 
 
@@ -301,6 +317,10 @@ def extract(
         labels = DepthWindow(label_rows, top=probability.top, depth=volume.shape[1])
     with clock.stage("project"):
         pores = gland_pores(labels.data, probability=probability.data, top=labels.top, probability_scale=probability.scale)
+        _, faint = drop_faint_glands(labels.data, {pore["id"]: pore["mean_probability"] for pore in pores},
+                                     min_probability=options.min_probability)
+        if faint:
+            pores = gland_pores(labels.data, probability=probability.data, top=labels.top, probability_scale=probability.scale)
         window_depths = [probability.top, probability.bottom]
         del probability
 
@@ -314,6 +334,7 @@ def extract(
         "tissue_levels": [round(level, 2) for level in levels],
         "threshold": threshold,
         "mask_voxels": mask_voxels,
+        "faint_glands_dropped": faint,
         "glands": len(pores),
         "pores": len(pores),
         "gland_voxels": int(sum(p["volume_voxels"] for p in pores)),

@@ -106,6 +106,21 @@ def test_choice_samples_its_options_by_weight():
     assert Choice((1, 2)).contains(2) and not Choice((1, 2)).contains(3)
 
 
+def test_a_choice_of_ranges_is_a_mixture_drawn_from_the_chosen_range():
+    rng = np.random.default_rng(4)
+    gap = Choice((Uniform(6.0, 12.0), Uniform(20.0, 28.0)))
+    values = np.array([gap.sample(rng) for _ in range(DRAWS)])
+    low, high = values < 12.0, values >= 20.0
+    assert np.all(low | high) and np.all(values >= 6.0) and np.all(values < 28.0)
+    assert low.mean() == pytest.approx(0.5, abs=0.06)
+    assert gap.contains(25.0) and gap.contains(6.0) and not gap.contains(16.0)
+    # constants among the options are returned as they are and draw nothing more
+    mixed = Choice((Uniform(0.0, 1.0), 5.0), (0.0, 1.0))
+    assert {mixed.sample(rng) for _ in range(20)} == {5.0}
+    first, second = np.random.default_rng(9), np.random.default_rng(9)
+    assert Choice(("a", "b")).sample(first) == Choice(("a", "b")).sample(second) and first.random() == second.random()
+
+
 @pytest.mark.parametrize(
     "make",
     [

@@ -25,7 +25,7 @@ def test_stage_chain_gives_the_same_pores_as_extract(tmp_path, toy_scan, random_
     assert corners.endswith("corners.csv")
     (probability,) = invoke("oct", "infer", blocks, *network)
     mask, threshold_line = invoke("oct", "threshold", probability)
-    glands, _ = invoke("oct", "prune", mask)
+    glands, _ = invoke("oct", "prune", mask, "--probability", probability)
     (pores,) = invoke("oct", "project", glands, "--probability", probability)
 
     paths = invoke("oct", "extract", toy_scan, "--no-denoise", "-o", tmp_path / "one", *network)
@@ -212,4 +212,37 @@ def test_extract_with_band_tiling_from_the_cli(tmp_path, toy_scan, random_weight
     bad = runner.invoke(app, ["oct", "extract", str(toy_scan), "-o", str(tmp_path / "x"), "--tiling", "fast"])
     assert bad.exit_code == 2 and bad.stdout == ""
     assert bad.stderr.strip() == "Error: expected --tiling among paper, band, got 'fast'"
+    assert not (tmp_path / "x").exists()
+
+
+def test_extract_takes_a_minimum_gland_probability_and_refuses_one_outside_0_1(tmp_path, toy_scan, random_weights):
+    network = ["--weights", random_weights, "--device", "cpu", "--no-denoise"]
+    invoke("oct", "extract", toy_scan, "-o", tmp_path / "strict", "--min-probability", "1", *network)
+    summary = json.loads((tmp_path / "strict" / "summary.json").read_text())
+    assert summary["options"]["min_probability"] == 1.0 and summary["pores"] == 0  # no gland averages p = 1
+    assert not read_volume(tmp_path / "strict" / "glands.tif").any()
+    bad = runner.invoke(app, ["oct", "extract", str(toy_scan), "-o", str(tmp_path / "x"), "--min-probability", "1.5"])
+    assert bad.exit_code == 2 and bad.stdout == ""
+    assert bad.stderr.strip() == "Error: expected --min-probability in [0, 1], got 1.5"
+    assert not (tmp_path / "x").exists()
+
+
+def test_prune_drops_faint_glands_given_the_probability_map(tmp_path):
+    mask = np.zeros((8, 12, 12), np.uint8)
+    mask[0:6, 0:5, 0:5] = 1  # 150 voxels, p = 0.9
+    mask[0:6, 6:11, 6:11] = 1  # 150 voxels, p = 0.6
+    probability = np.where(mask > 0, 0.6, 0.1).astype(np.float32)
+    probability[0:6, 0:5, 0:5] = 0.9
+    tifffile.imwrite(tmp_path / "mask.tif", mask)
+    tifffile.imwrite(tmp_path / "probability.tif", probability)
+    _, count = invoke("oct", "prune", tmp_path / "mask.tif", "-o", tmp_path / "all")
+    assert count == "glands=2"
+    _, count = invoke("oct", "prune", tmp_path / "mask.tif", "-o", tmp_path / "sure", "--probability", tmp_path / "probability.tif",
+                      "--min-probability", "0.7")
+    assert count == "glands=1"
+    kept = read_volume(tmp_path / "sure" / "glands.tif")
+    assert kept.max() == 1 and np.count_nonzero(kept) == 150 and kept[0, 0, 0] == 1
+    bad = runner.invoke(app, ["oct", "prune", str(tmp_path / "mask.tif"), "-o", str(tmp_path / "x"), "--min-probability", "0.7"])
+    assert bad.exit_code != 0 and bad.stdout == ""
+    assert bad.stderr.strip() == "Error: expected --probability with --min-probability above 0, got no probability map"
     assert not (tmp_path / "x").exists()

@@ -269,6 +269,19 @@ def test_the_held_out_spec_family_shares_no_brightness_pitch_or_artefact_setting
         assert trained.low <= spec.low and spec.high <= trained.high, name
 
 
+def test_the_gap_family_coils_on_both_sides_of_the_held_out_pitch_and_never_inside_it() -> None:
+    from medimg.oct_glands.phantom import SPEC_FAMILY, STYLES, WIDE_FAMILY, WIDE_GAP_FAMILY
+
+    assert STYLES["wide-gap"] is WIDE_GAP_FAMILY
+    assert dataclasses.replace(WIDE_GAP_FAMILY, duct_pitch=WIDE_FAMILY.duct_pitch) == WIDE_FAMILY  # only the pitch differs
+    pitches = [duct.pitch for seed in range(12) for duct in WIDE_GAP_FAMILY.sample(np.random.default_rng(seed), (128, 176, 128)).ducts]
+    tight = [p for p in pitches if p < 12.0]
+    loose = [p for p in pitches if p >= 20.0]
+    assert tight and loose and len(tight) + len(loose) == len(pitches)  # none in the held-out 12-20
+    assert min(pitches) >= 6.0 and max(pitches) < 28.0
+    assert not any(SPEC_FAMILY.duct_pitch.contains(p) for p in pitches)
+
+
 def test_wide_phantoms_hold_ducts_near_the_top() -> None:
     from medimg.oct_glands.phantom import WIDE_FAMILY
 

@@ -76,3 +76,27 @@ def test_a_measured_noise_sigma_is_timed_as_its_own_stage(tmp_path, toy_scan, si
                      predictor=bright_voxels)
     seconds = json.loads(result.summary_json.read_text())["seconds_per_stage"]
     assert set(seconds) == stages | {"surface", "crop", "infer", "threshold", "prune", "project"}
+
+
+def unsure_bright_voxels(batch):
+    """Like ``bright_voxels`` but unsure: probability 0.6 (logit 0.405) on the bright voxels."""
+    return np.where(batch >= 200 / 255, np.log(0.6 / 0.4), -10.0).astype(np.float32)
+
+
+@pytest.mark.parametrize("min_probability, pores, dropped", [(0.0, 2, 0), (0.55, 2, 0), (0.7, 0, 2)])
+def test_glands_the_network_is_unsure_of_are_dropped_below_the_minimum_mean_probability(tmp_path, toy_scan, min_probability, pores, dropped):
+    options = ExtractOptions(denoise=DenoiseOptions(enabled=False), min_probability=min_probability)
+    result = extract(toy_scan, tmp_path / "out", options=options, predictor=unsure_bright_voxels)
+    found = read_csv(result.pores_csv)
+    assert len(found) == pores
+    assert all(float(p["mean_probability"]) == pytest.approx(0.6, abs=1e-4) for p in found)
+    assert read_volume(result.glands_tif).max() == pores
+    summary = json.loads(result.summary_json.read_text())
+    assert summary["faint_glands_dropped"] == dropped and summary["pores"] == pores
+
+
+def test_a_minimum_probability_outside_0_1_is_an_option_error():
+    from medimg.common.errors import OptionValueError
+
+    with pytest.raises(OptionValueError, match="min-probability in \\[0, 1\\]"):
+        ExtractOptions(min_probability=1.5)

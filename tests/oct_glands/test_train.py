@@ -164,3 +164,22 @@ def test_train_refuses_an_axial_scale_that_leaves_the_roi_or_does_not_parse(tmp_
     result = runner.invoke(app, ["oct", "train", str(tmp_path), "--axial-scale", "a,b", "--device", "cpu"])
     assert result.exit_code != 0 and result.stdout == ""
     assert result.stderr.splitlines() == ["Error: expected --axial-scale LOW,HIGH of numbers, e.g. 0.7,2, got 'a,b'"]
+
+
+def test_loader_workers_draw_the_same_blocks_as_the_training_loop(tmp_path):
+    from safetensors.numpy import load_file
+
+    data = tmp_path / "data"
+    assert runner.invoke(app, ["--quiet", "oct", "synth", str(data / "f.tif"), "--shape", "80,96,80", "--seed", "5"]).exit_code == 0
+    weights = []
+    for workers in ("0", "2"):
+        result = runner.invoke(app, ["--quiet", "oct", "train", str(data), "-o", str(tmp_path / f"run{workers}"), "--crop", "16",
+                                     "--batch-size", "2", "--steps-per-epoch", "2", "--epochs", "1", "--device", "cpu",
+                                     "--loader-workers", workers])
+        assert result.exit_code == 0, result.stderr
+        weights.append(load_file(tmp_path / f"run{workers}" / "weights.safetensors"))
+    assert weights[0].keys() == weights[1].keys()
+    for name in weights[0]:
+        np.testing.assert_allclose(weights[0][name], weights[1][name], rtol=1e-5, atol=1e-6, err_msg=name)
+    result = runner.invoke(app, ["oct", "train", str(data), "--loader-workers", "-1", "--device", "cpu"])
+    assert result.exit_code != 0 and "Error" in result.stderr and "Traceback" not in result.output
