@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--noise-region", default=None, help="default: the pipeline's")
     parser.add_argument("--surface-method", default="robust")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--tiling", default="paper", help="paper (80^3 blocks at stride 40) or band (the fast path's tiles)")
+    parser.add_argument("--tiling", default=None, help="band (tiles over the surface band) or paper (80^3 blocks at stride 40); default: the pipeline's")
     parser.add_argument("--bm3d-stage", default="full", help="full (hard thresholding + Wiener) or hard")
     parser.add_argument("--denoise-rows", default=None, choices=("surface", "tissue", "all"), help="default: the pipeline's")
     parser.add_argument("--test-time", default=None, help="none, flips or dihedral (default: the pipeline's)")
@@ -55,7 +55,8 @@ def main() -> None:
     options = ExtractOptions(denoise=denoise, surface=SurfaceOptions(method=args.surface_method),
                              inference=InferenceOptions(weights=args.weights, device=args.device,
                                                         **({} if args.test_time is None else {"test_time": args.test_time})),
-                             tiling=args.tiling, **({} if args.min_probability is None else {"min_probability": args.min_probability}))
+                             **({} if args.tiling is None else {"tiling": args.tiling}),
+                             **({} if args.min_probability is None else {"min_probability": args.min_probability}))
     methods = ("network",) if args.no_baseline else ("network", "otsu_raw")
     totals = {name: [ConfusionCounts(0, 0, 0, 0), 0, 0, 0, 0] for name in methods}
     surface_hits = surface_total = 0
@@ -94,7 +95,7 @@ def main() -> None:
             print(json.dumps(row), flush=True)
     for name, (counts, correct, true, wrong, predicted) in totals.items():
         print(json.dumps({"pooled": name, "style": args.style, "weights": str(args.weights or "shipped"),
-                          "noise_region": denoise.noise_region, "denoise_rows": denoise.rows, "tiling": args.tiling, "test_time": options.inference.test_time, "min_probability": options.min_probability, "bm3d_stage": args.bm3d_stage, "dice": round(counts.dice, 4), "iou": round(counts.iou, 4),
+                          "noise_region": denoise.noise_region, "denoise_rows": denoise.rows, "tiling": options.tiling, "test_time": options.inference.test_time, "min_probability": options.min_probability, "bm3d_stage": args.bm3d_stage, "dice": round(counts.dice, 4), "iou": round(counts.iou, 4),
                           "RT": round(correct / true, 4), "RF": round(wrong / predicted, 4) if predicted else None,
                           "true_pores": true, "predicted_pores": predicted,
                           "surface_within_5px": round(surface_hits / surface_total, 4)}))

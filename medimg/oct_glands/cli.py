@@ -237,7 +237,7 @@ def extract(
     rising_only: bool = RisingOption,
     median: int = MedianOption,
     stride: int = StrideOption,
-    tiling: str = typer.Option("paper", "--tiling", help="paper: overlapping 80^3 blocks at --stride; band: tiles over the surface band, each voxel predicted about once (~2-3x faster)."),
+    tiling: str = typer.Option("band", "--tiling", help="band: tiles over the surface band, each voxel predicted about once; paper: the paper's overlapping 80^3 blocks at --stride (~2-3x slower; what the crop/infer stage chain computes)."),
     model: Optional[str] = NetworkOption,
     weights: Optional[Path] = WeightsOption,
     device: str = DeviceOption,

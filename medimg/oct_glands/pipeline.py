@@ -93,7 +93,7 @@ class ExtractOptions:
     surface: SurfaceOptions = field(default_factory=SurfaceOptions)
     inference: InferenceOptions = field(default_factory=InferenceOptions)
     stride: int = INFERENCE_STRIDE
-    tiling: str = "paper"  # or "band": tiles over the surface band, each voxel predicted about once (roi.band_tiles)
+    tiling: str = "band"  # tiles over the surface band, each voxel predicted about once (roi.band_tiles); "paper": 80^3 blocks at stride 40
     threshold: float | None = None
     min_size: int = MIN_GLAND_VOXELS
     connectivity: int = 3

@@ -28,7 +28,7 @@ def test_stage_chain_gives_the_same_pores_as_extract(tmp_path, toy_scan, random_
     glands, _ = invoke("oct", "prune", mask, "--probability", probability)
     (pores,) = invoke("oct", "project", glands, "--probability", probability)
 
-    paths = invoke("oct", "extract", toy_scan, "--no-denoise", "-o", tmp_path / "one", *network)
+    paths = invoke("oct", "extract", toy_scan, "--no-denoise", "--tiling", "paper", "-o", tmp_path / "one", *network)
     assert [p.rsplit("/", 1)[1] for p in paths] == ["pores.csv", "glands.tif", "fingerprint.png", "bscan_overlay.png", "summary.json", "report.html"]
     summary = json.loads((tmp_path / "one" / "summary.json").read_text())
     assert threshold_line == f"threshold={summary['threshold']:.6g}"
