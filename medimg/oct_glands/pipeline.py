@@ -209,6 +209,8 @@ def run_prune(mask_path: Path, output_dir: Path, *, min_size: int, connectivity:
     """Stage 6; with ``probability_path``, also drops glands of a mean probability under ``min_probability``, as ``extract`` does."""
     from medimg.common.errors import OptionValueError
 
+    if not 0.0 <= min_probability <= 1.0:  # refused before the mask is read
+        raise OptionValueError(expected("--min-probability in [0, 1]", min_probability))
     if min_probability > 0 and probability_path is None:
         raise OptionValueError(expected("--probability with --min-probability above 0", "no probability map"))
     labels = label_glands(_read_labels(mask_path, what="mask") > 0, min_size=min_size, connectivity=connectivity)

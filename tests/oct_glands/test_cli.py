@@ -245,4 +245,7 @@ def test_prune_drops_faint_glands_given_the_probability_map(tmp_path):
     bad = runner.invoke(app, ["oct", "prune", str(tmp_path / "mask.tif"), "-o", str(tmp_path / "x"), "--min-probability", "0.7"])
     assert bad.exit_code != 0 and bad.stdout == ""
     assert bad.stderr.strip() == "Error: expected --probability with --min-probability above 0, got no probability map"
+    bad = runner.invoke(app, ["oct", "prune", str(tmp_path / "mask.tif"), "-o", str(tmp_path / "x"), "--probability",
+                              str(tmp_path / "probability.tif"), "--min-probability", "2"])
+    assert bad.exit_code != 0 and bad.stderr.strip() == "Error: expected --min-probability in [0, 1], got 2.0"
     assert not (tmp_path / "x").exists()
