@@ -199,8 +199,7 @@ def prune(
     from medimg.oct_glands.pipeline import run_prune
 
     path, count = run_prune(mask, _output_dir(output, mask, beside_input=True), min_size=min_size, connectivity=connectivity,
-                            probability_path=probability,
-                            min_probability=min_probability if min_probability is not None else MIN_GLAND_PROBABILITY if probability else 0.0)
+                            probability_path=probability, min_probability=min_probability)
     typer.echo(str(path))
     typer.echo(f"glands={count}")
 

@@ -205,10 +205,13 @@ def run_threshold(probability_path: Path, output_dir: Path, *, value: float | No
 
 
 def run_prune(mask_path: Path, output_dir: Path, *, min_size: int, connectivity: int, probability_path: Path | None = None,
-              min_probability: float = 0.0) -> tuple[Path, int]:
-    """Stage 6; with ``probability_path``, also drops glands of a mean probability under ``min_probability``, as ``extract`` does."""
+              min_probability: float | None = None) -> tuple[Path, int]:
+    """Stage 6; with ``probability_path``, also drops glands of a mean probability under ``min_probability``
+    (None: ``extract``'s default with a map, 0 without one)."""
     from medimg.common.errors import OptionValueError
 
+    if min_probability is None:
+        min_probability = MIN_GLAND_PROBABILITY if probability_path is not None else 0.0
     if not 0.0 <= min_probability <= 1.0:  # refused before the mask is read
         raise OptionValueError(expected("--min-probability in [0, 1]", min_probability))
     if min_probability > 0 and probability_path is None:
