@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--denoise-rows", default=None, choices=("surface", "tissue", "all"), help="default: the pipeline's")
     parser.add_argument("--test-time", default=None, help="none, flips or dihedral (default: the pipeline's)")
     parser.add_argument("--min-probability", type=float, default=None, help="drop glands of a lower mean probability (default: the pipeline's; 0: off)")
+    parser.add_argument("--field-margin", type=int, default=None, help="A-scans band tiles reach past the field's edges (default: the pipeline's; 0: none)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the Otsu-of-the-raw-volume baseline")
     parser.add_argument("--keep", type=Path, default=None, help="keep each phantom (scan, truth) and extract's outputs in DIR/SEED/")
     args = parser.parse_args()
@@ -56,7 +57,8 @@ def main() -> None:
                              inference=InferenceOptions(weights=args.weights, device=args.device,
                                                         **({} if args.test_time is None else {"test_time": args.test_time})),
                              **({} if args.tiling is None else {"tiling": args.tiling}),
-                             **({} if args.min_probability is None else {"min_probability": args.min_probability}))
+                             **({} if args.min_probability is None else {"min_probability": args.min_probability}),
+                             **({} if args.field_margin is None else {"field_margin": args.field_margin}))
     methods = ("network",) if args.no_baseline else ("network", "otsu_raw")
     totals = {name: [ConfusionCounts(0, 0, 0, 0), 0, 0, 0, 0] for name in methods}
     surface_hits = surface_total = 0
@@ -95,7 +97,7 @@ def main() -> None:
             print(json.dumps(row), flush=True)
     for name, (counts, correct, true, wrong, predicted) in totals.items():
         print(json.dumps({"pooled": name, "style": args.style, "weights": str(args.weights or "shipped"),
-                          "noise_region": denoise.noise_region, "denoise_rows": denoise.rows, "tiling": options.tiling, "test_time": options.inference.test_time, "min_probability": options.min_probability, "bm3d_stage": args.bm3d_stage, "dice": round(counts.dice, 4), "iou": round(counts.iou, 4),
+                          "noise_region": denoise.noise_region, "denoise_rows": denoise.rows, "tiling": options.tiling, "test_time": options.inference.test_time, "min_probability": options.min_probability, "field_margin": options.field_margin, "bm3d_stage": args.bm3d_stage, "dice": round(counts.dice, 4), "iou": round(counts.iou, 4),
                           "RT": round(correct / true, 4), "RF": round(wrong / predicted, 4) if predicted else None,
                           "true_pores": true, "predicted_pores": predicted,
                           "surface_within_5px": round(surface_hits / surface_total, 4)}))

@@ -100,10 +100,18 @@ def tile_shapes(tile_shape: Sequence[int] | np.ndarray, count: int, ndim: int) -
     return shapes
 
 
-def tile_reader(volume: np.ndarray, starts: np.ndarray, tile_shape: Sequence[int] | np.ndarray) -> Callable[[slice], np.ndarray]:
-    """``read(batch) -> (b, *tile_shape)`` tiles of ``volume`` at ``starts[batch]``; a tile that runs
-    past the volume (a volume smaller than the tile) is completed by repeating the edge.
+BEYOND_EDGE = ("edge", "reflect")
+
+
+def tile_reader(volume: np.ndarray, starts: np.ndarray, tile_shape: Sequence[int] | np.ndarray, *,
+                beyond: str = "edge") -> Callable[[slice], np.ndarray]:
+    """``read(batch) -> (b, *tile_shape)`` tiles of ``volume`` at ``starts[batch]``. The part of a
+    tile that lies outside the volume (a volume smaller than the tile, or a start below 0) is
+    completed by repeating the edge voxel (``beyond="edge"``) or by mirroring the volume about
+    its edge (``"reflect"``: a field widened so that no voxel sits at a tile's border).
     ``tile_shape`` may hold one shape per tile (``(N, ndim)``); the tiles of one batch then share one."""
+    if beyond not in BEYOND_EDGE:
+        raise OptionValueError(expected(f"beyond among {', '.join(BEYOND_EDGE)}", repr(beyond)))
     starts = np.asarray(starts, dtype=np.int64).reshape(-1, volume.ndim)
     shapes = tile_shapes(tile_shape, len(starts), volume.ndim)
 
@@ -111,11 +119,13 @@ def tile_reader(volume: np.ndarray, starts: np.ndarray, tile_shape: Sequence[int
         tiles = []
         for start, shape in zip(starts[batch], shapes[batch]):
             shape = tuple(int(n) for n in shape)
-            window = tuple(slice(int(s), int(s) + t) for s, t in zip(start, shape))
-            tile = np.asarray(volume[window])
-            if tile.shape != shape:
-                tile = np.pad(tile, [(0, t - n) for t, n in zip(shape, tile.shape)], mode="edge")
-            tiles.append(tile)
+            if all(0 <= s and s + t <= n for s, t, n in zip(start, shape, volume.shape)):
+                tiles.append(np.asarray(volume[tuple(slice(int(s), int(s) + t) for s, t in zip(start, shape))]))
+                continue
+            if any(s + t <= 0 or s >= n for s, t, n in zip(start, shape, volume.shape)):
+                raise InputError(expected("tiles that overlap the volume", f"a tile at {tuple(int(s) for s in start)} wholly outside it"))
+            indices = [_indices_beyond(np.arange(int(s), int(s) + t), n, beyond) for s, t, n in zip(start, shape, volume.shape)]
+            tiles.append(np.asarray(volume[np.ix_(*indices)]))
         if not tiles:
             return np.empty((0, *(int(n) for n in shapes[0])) if len(shapes) else (0,), dtype=volume.dtype)
         if len({tile.shape for tile in tiles}) > 1:
@@ -123,6 +133,16 @@ def tile_reader(volume: np.ndarray, starts: np.ndarray, tile_shape: Sequence[int
         return np.stack(tiles)
 
     return read
+
+
+def _indices_beyond(indices: np.ndarray, extent: int, beyond: str) -> np.ndarray:
+    """Indices along an axis of ``extent`` voxels for positions that may lie outside it: clipped
+    to the edge, or mirrored about it (-1 -> 1, extent -> extent - 2)."""
+    if beyond == "edge" or extent == 1:
+        return np.clip(indices, 0, extent - 1)
+    period = 2 * (extent - 1)
+    folded = np.abs(indices) % period
+    return np.where(folded >= extent, period - folded, folded)
 
 
 def uniform_batches(shapes: np.ndarray, batch_size: int, *, max_voxels: int | None = None, voxels: np.ndarray | None = None) -> list[slice]:
@@ -187,12 +207,15 @@ def _predicted_batches(
 
 
 def _accumulate(total: np.ndarray, weight_sum: np.ndarray, starts: np.ndarray, weights: np.ndarray, logits: np.ndarray) -> None:
-    """Add weighted tile logits at ``starts`` (in the accumulators' own coordinates, clipped to them)."""
+    """Add weighted tile logits at ``starts`` (in the accumulators' own coordinates, clipped to them
+    on both sides: a tile may start below 0 or end past the far edge)."""
     shape = weight_sum.shape
     tile = weights.shape
     for start, tile_logits in zip(starts, logits):
-        inside = tuple(slice(int(s), min(int(s) + t, n)) for s, t, n in zip(start, tile, shape))
-        local = tuple(slice(0, region.stop - region.start) for region in inside)
+        inside = tuple(slice(max(int(s), 0), max(min(int(s) + t, n), 0)) for s, t, n in zip(start, tile, shape))
+        local = tuple(slice(region.start - int(s), region.stop - int(s)) for region, s in zip(inside, start))
+        if any(region.stop <= region.start for region in inside):
+            continue
         total[(slice(None), *inside)] += tile_logits[(slice(None), *local)] * weights[local]
         weight_sum[inside] += weights[local]
 

@@ -98,6 +98,9 @@ class ExtractOptions:
     min_size: int = MIN_GLAND_VOXELS
     connectivity: int = 3
     min_probability: float = MIN_GLAND_PROBABILITY  # glands of a lower mean probability are dropped; 0: the paper's size rule alone
+    # band tiles reaching this far past the field's edges over the mirrored scan (roi.band_tiles):
+    # 16 gave fresh held-out seeds 407-409 Dice 0.883 against 0.886 and the paper family a false pore, so 0
+    field_margin: int = 0
 
     def __post_init__(self) -> None:
         from medimg.common.errors import OptionValueError
@@ -108,6 +111,8 @@ class ExtractOptions:
             raise OptionValueError(expected("--threshold in (0, 1]", self.threshold))
         if not 0.0 <= self.min_probability <= 1.0:
             raise OptionValueError(expected("--min-probability in [0, 1]", self.min_probability))
+        if self.field_margin < 0:
+            raise OptionValueError(expected("a field margin >= 0", self.field_margin))
 
 
 def _read_labels(path: Path, *, what: str) -> np.ndarray:
@@ -299,7 +304,7 @@ def extract(
         surface = detect_surface(volume, **asdict(options.surface))
     with clock.stage("crop"):
         if options.tiling == "band":
-            corners, shapes = band_tiles(surface, volume.shape, depth=BLOCK_SIZE)
+            corners, shapes = band_tiles(surface, volume.shape, depth=BLOCK_SIZE, field_margin=options.field_margin)
         else:
             corners, shapes = roi_corners(surface, volume.shape, size=BLOCK_SIZE, stride=options.stride), None
         levels = tissue_levels(volume, surface, depth=BLOCK_SIZE)
@@ -309,7 +314,7 @@ def extract(
             def finish_rows(first: int, rows: np.ndarray, top: int) -> None:
                 clear_outside_band(rows, surface[first : first + len(rows)], depth=BLOCK_SIZE, top=top)
         probability = predict_probability_window(
-            tile_reader(volume, corners, (BLOCK_SIZE,) * 3 if shapes is None else shapes), corners, volume.shape,
+            tile_reader(volume, corners, (BLOCK_SIZE,) * 3 if shapes is None else shapes, beyond="reflect"), corners, volume.shape,
             block_size=BLOCK_SIZE, tile_shapes=shapes, predictor=predictor, weighting=options.inference.weighting,
             batch_size=options.inference.batch_size, levels=levels, storage=PROBABILITY_STORAGE_OF_TILING[options.tiling],
             test_time=options.inference.test_time, finish_rows=finish_rows, progress=_progress("infer"),

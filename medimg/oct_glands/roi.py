@@ -85,6 +85,7 @@ def band_tiles(
     overlap: int = BAND_OVERLAP,
     margin: int = BAND_MARGIN,
     divisor: int = 8,
+    field_margin: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Tiles that cover the surface band ``[surface, surface + depth)`` of every A-scan once, with
     ``overlap`` voxels shared between lateral neighbours (the paper's stride-40 blocks read each
@@ -93,6 +94,11 @@ def band_tiles(
     Each tile is ``side`` x ``side`` laterally and as deep as its own stretch of the band needs:
     from ``margin`` above its highest surface to ``margin`` below its deepest surface + ``depth``,
     rounded up to a multiple of ``divisor`` (the network's) and clipped to the volume.
+
+    With ``field_margin`` m > 0 the tiles cover the en-face field widened by m A-scans on each
+    side (corners from -m; read them with ``tile_reader(..., beyond="reflect")``), so that the
+    field's own edge lies m voxels inside a tile rather than at a tile's border, where a network
+    sees least context.
 
     Parameters
     ----------
@@ -110,16 +116,18 @@ def band_tiles(
         raise InputError(expected(f"a surface map of shape {(n_y, n_x)}", f"shape {surface.shape}"))
     if not 0 <= overlap < side:
         raise InputError(expected(f"a tile overlap in [0, {side})", overlap))
+    if not 0 <= field_margin < min(n_y, n_x):
+        raise InputError(expected(f"a field margin in [0, {min(n_y, n_x)})", field_margin))
     deepest = n_z - n_z % divisor
     corners, shapes = [], []
-    for y in tile_starts(n_y, side, side - overlap):
-        for x in tile_starts(n_x, side, side - overlap):
-            stretch = surface[y : y + side, x : x + side]
+    for y in tile_starts(n_y + 2 * field_margin, side, side - overlap) - field_margin:
+        for x in tile_starts(n_x + 2 * field_margin, side, side - overlap) - field_margin:
+            stretch = surface[max(y, 0) : y + side, max(x, 0) : x + side]
             top = int(stretch.min()) - margin
             rows = int(stretch.max()) + depth + margin - top
             rows = min(-(-rows // divisor) * divisor, deepest)
             corners.append((int(y), min(max(top, 0), n_z - rows), int(x)))
-            shapes.append((min(side, n_y), rows, min(side, n_x)))
+            shapes.append((min(side, n_y + 2 * field_margin), rows, min(side, n_x + 2 * field_margin)))
     corners, shapes = np.asarray(corners, dtype=np.int64), np.asarray(shapes, dtype=np.int64)
     order = np.lexsort((np.arange(len(shapes)), shapes[:, 1]))
     return corners[order], shapes[order]

@@ -299,3 +299,52 @@ def test_batches_share_a_shape_and_stay_under_a_voxel_budget():
     # 16 voxels: two small tiles a batch; a large tile alone exceeds the budget and goes alone
     assert uniform_batches(shapes, 4, max_voxels=16) == [slice(0, 2), slice(2, 4), slice(4, 5), slice(5, 6), slice(6, 7), slice(7, 8)]
     assert uniform_batches(shapes, 4, max_voxels=128) == [slice(0, 4), slice(4, 5), slice(5, 7), slice(7, 8)]
+
+
+def test_tile_reader_mirrors_the_volume_about_its_edge_for_tiles_that_start_before_it():
+    volume = np.arange(12, dtype=np.float32).reshape(3, 4)  # rows [0 1 2 3], [4 5 6 7], [8 9 10 11]
+    starts = np.array([[-1, -2], [1, 3]])
+    reflected = tile_reader(volume, starts, (3, 3), beyond="reflect")(slice(0, 2))
+    # row -1 mirrors row 1, columns -2, -1 mirror columns 2, 1; past the far edges likewise
+    assert reflected[0].tolist() == [[6, 5, 4], [2, 1, 0], [6, 5, 4]]
+    assert reflected[1].tolist() == [[7, 6, 5], [11, 10, 9], [7, 6, 5]]
+    repeated = tile_reader(volume, starts, (3, 3))(slice(0, 2))
+    assert repeated[0].tolist() == [[0, 0, 0], [0, 0, 0], [4, 4, 4]]
+
+
+def test_tile_reader_refuses_an_unknown_edge_rule_and_a_tile_wholly_outside():
+    from medimg.common.errors import OptionValueError
+
+    volume = np.zeros((4, 4), np.float32)
+    with pytest.raises(OptionValueError, match="beyond among edge, reflect"):
+        tile_reader(volume, np.array([[0, 0]]), (2, 2), beyond="wrap")
+    with pytest.raises(InputError, match="wholly outside"):
+        tile_reader(volume, np.array([[-3, 0]]), (2, 2), beyond="reflect")(slice(0, 1))
+
+
+def test_tiles_that_start_before_the_volume_are_blended_on_the_part_inside_it():
+    volume = np.random.default_rng(1).random((10, 12)).astype(np.float32)
+    starts = np.array([[-3, -3], [-3, 5], [4, -3], [4, 5]])  # 7 x 8 tiles over a field widened by 3
+    merged = merge_tiles(tile_reader(volume, starts, (7, 8), beyond="reflect"), starts, volume.shape, (7, 8),
+                         predictor=identity, weighting="constant")
+    np.testing.assert_allclose(merged[0], volume, rtol=1e-6)  # every voxel covered, each copy of the input
+    ones = merge_tiles(lambda batch: np.ones((batch.stop - batch.start, 7, 8), np.float32), starts, volume.shape, (7, 8),
+                       predictor=lambda batch: np.where(batch > 0, 2.0, 0.0).astype(np.float32))
+    assert ones.shape == (1, 10, 12) and np.all(ones == 2.0)
+
+
+def test_merging_by_rows_takes_tiles_that_start_before_the_first_row():
+    from medimg.common.tiling import merge_tiles_by_rows
+
+    volume = np.random.default_rng(2).random((9, 6, 7)).astype(np.float32)
+    starts = np.array([[-2, 0, -2], [-2, 0, 3], [4, 0, -2], [4, 0, 3]])
+    whole = merge_tiles(tile_reader(volume, starts, (7, 6, 6), beyond="reflect"), starts, volume.shape, (7, 6, 6), predictor=identity)
+    streamed = np.full_like(whole, np.nan)
+
+    def sink(first, logits):
+        streamed[:, first : first + logits.shape[1]] = logits
+
+    merge_tiles_by_rows(tile_reader(volume, starts, (7, 6, 6), beyond="reflect"), starts, volume.shape, (7, 6, 6), sink=sink,
+                        predictor=identity)
+    np.testing.assert_array_equal(streamed, whole)
+    np.testing.assert_allclose(whole[0], volume, rtol=1e-6)

@@ -57,6 +57,17 @@ def test_band_tiling_finds_the_same_glands_as_the_papers_blocks(tmp_path, toy_sc
     assert summary["tiling"] == "band" and summary["blocks"] == 2
 
 
+def test_band_tiles_over_a_mirrored_field_margin_find_the_same_glands(tmp_path, toy_scan):
+    plain = extract(toy_scan, tmp_path / "plain", options=ExtractOptions(denoise=DenoiseOptions(enabled=False)), predictor=bright_voxels)
+    widened = extract(toy_scan, tmp_path / "widened", options=ExtractOptions(denoise=DenoiseOptions(enabled=False), field_margin=16),
+                      predictor=bright_voxels)
+    np.testing.assert_array_equal(read_volume(widened.glands_tif), read_volume(plain.glands_tif))
+    # the field widened to 112 x 152: Y starts -16, 16; X starts -16, 48, 56
+    assert json.loads(widened.summary_json.read_text())["blocks"] == 6
+    with pytest.raises(InputError, match="field margin >= 0"):
+        ExtractOptions(field_margin=-1)
+
+
 def test_an_unknown_tiling_is_an_option_error():
     from medimg.common.errors import OptionValueError
 

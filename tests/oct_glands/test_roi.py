@@ -64,6 +64,22 @@ def test_band_tiles_cover_the_band_of_every_a_scan_with_little_overlap():
     assert covered.sum() < 2 * band.sum()  # the paper's blocks read about 4x the band
 
 
+def test_band_tiles_with_a_field_margin_put_the_field_edge_inside_a_tile():
+    from medimg.oct_glands.roi import band_tiles
+
+    surface = np.full((150, 200), 40)
+    corners, shapes = band_tiles(surface, (150, 200, 200), field_margin=16)
+    # the field widened to 182 x 232: starts 0, 64, 102 and 0, 64, 128, 152, less 16
+    assert sorted({int(c) for c in corners[:, 0]}) == [-16, 48, 86] and sorted({int(c) for c in corners[:, 2]}) == [-16, 48, 112, 136]
+    assert (shapes[:, [0, 2]] == 80).all() and (corners[:, 0] + shapes[:, 0]).max() == 150 + 16
+    assert (corners[:, 2] + shapes[:, 2]).max() == 200 + 16
+    corners, _ = band_tiles(np.full((80, 90), 10), (80, 120, 90), field_margin=8)
+    # one tile's field widened to 96 x 106: starts 0, 16 and 0, 26, less 8
+    assert sorted({int(c) for c in corners[:, 0]}) == [-8, 8] and sorted({int(c) for c in corners[:, 2]}) == [-8, 18]
+    with pytest.raises(InputError, match="field margin"):
+        band_tiles(surface, (150, 200, 200), field_margin=150)
+
+
 def test_band_tiles_stay_inside_a_shallow_volume():
     from medimg.oct_glands.roi import band_tiles
 
