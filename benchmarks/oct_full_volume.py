@@ -11,8 +11,10 @@ fresh process (so its peak resident memory is its own):
 * faithful: the paper's chain: BM3D over every row of every B-scan (``--faithful-denoiser``, by
   default the ``bm3d`` package), 80^3 blocks at stride 40 (each voxel predicted ~4 times), one
   pass per block (``--test-time none``);
-* fast: our torch BM3D over the rows the ROIs read (``--denoise-rows tissue``), band tiles
-  (``--tiling band``: each voxel predicted ~1.3 times), BatchNorm folded, one pass per tile.
+* fast: our torch BM3D over the rows the ROIs read (``--denoise-rows surface``), band tiles
+  (``--tiling band``: each voxel predicted ~1.3 times), BatchNorm folded, one pass per tile;
+* default (``--paths faithful,fast,default``): ``extract`` as shipped, the fast path with each
+  tile's logits averaged over its 4 mirror images (``--test-time flips``).
 
 The per-stage seconds are also printed scaled to a ``--volume-bscans`` volume (1400: a real
 fingertip scan): inference by the ratio of tiles (a slab has proportionally more edge tiles), every
@@ -39,6 +41,7 @@ from peak_memory import peak_rss_mib
 PATHS = {
     "faithful": {"rows": "all", "tiling": "paper", "test_time": "none"},
     "fast": {"rows": "surface", "tiling": "band", "denoiser": "bm3d", "test_time": "none"},
+    "default": {"rows": "surface", "tiling": "band", "denoiser": "bm3d", "test_time": "flips"},  # extract as shipped
 }
 
 
@@ -46,7 +49,7 @@ def run_path(name: str, scan: str, output: str, denoiser: str, weights: str | No
     """One ``extract`` in this (fresh) process: its summary and peak RSS."""
     from medimg.oct_glands.pipeline import DenoiseOptions, ExtractOptions, InferenceOptions, extract
 
-    settings = {**PATHS[name], **({"rows": fast_rows} if name == "fast" else {})}
+    settings = {**PATHS[name], **({"rows": fast_rows} if name != "faithful" else {})}
     options = ExtractOptions(
         denoise=DenoiseOptions(denoiser=settings.get("denoiser", denoiser), rows=settings["rows"], device=device),
         inference=InferenceOptions(weights=Path(weights) if weights else None, device=device, test_time=settings["test_time"]),
@@ -140,12 +143,13 @@ def main() -> None:
             minutes = scaled_minutes(outcome["stages"], PATHS[name]["tiling"], shape, args.volume_bscans)
             print(f"{name:9s} {outcome['seconds']:8.1f} s on the slab, ~{minutes:6.1f} min for the volume; "
                   f"peak RSS {outcome['peak_rss_mib']:7.0f} MiB on the slab (memory does not scale with B-scans: see oct_memory.py); "
-                  f"Dice vs truth {dice:.3f}; pores {outcome['results']['pores']}; {outcome['results']['blocks']} tiles", flush=True)
-            rows = args.fast_rows if name == "fast" else PATHS[name]["rows"]
+                  f"Dice vs truth {dice:.4f}; pores {outcome['results']['pores']}; {outcome['results']['blocks']} tiles", flush=True)
+            rows = args.fast_rows if name != "faithful" else PATHS[name]["rows"]
             print(f"          denoised rows: {rows}; seconds per stage: {stages}", flush=True)
-    if {"faithful", "fast"} <= outcomes.keys():
-        agreement = ConfusionCounts.from_masks(outcomes["fast"]["mask"], outcomes["faithful"]["mask"]).dice
-        print(f"Dice fast vs faithful: {agreement:.4f}")
+    for name in ("fast", "default"):
+        if {"faithful", name} <= outcomes.keys():
+            agreement = ConfusionCounts.from_masks(outcomes[name]["mask"], outcomes["faithful"]["mask"]).dice
+            print(f"Dice {name} vs faithful: {agreement:.4f}")
     for line in tile_timings(args.device):
         print(line)
     print(json.dumps({name: {key: value for key, value in outcome.items() if key not in ("mask", "glands")}
