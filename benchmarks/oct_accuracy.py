@@ -45,6 +45,8 @@ def main() -> None:
     parser.add_argument("--bm3d-stage", default="full", help="full (hard thresholding + Wiener) or hard")
     parser.add_argument("--denoise-rows", default=None, choices=("surface", "tissue", "all"), help="default: the pipeline's")
     parser.add_argument("--test-time", default=None, help="none, flips or dihedral (default: the pipeline's)")
+    parser.add_argument("--min-size", type=int, default=None, help="drop glands of fewer voxels (default: the pipeline's; 120: the paper's)")
+    parser.add_argument("--min-depth", type=int, default=None, help="drop glands reaching less deep below the surface (default: the pipeline's; 0: off)")
     parser.add_argument("--min-probability", type=float, default=None, help="drop glands of a lower mean probability (default: the pipeline's; 0: off)")
     parser.add_argument("--field-margin", type=int, default=None, help="A-scans band tiles reach past the field's edges (default: the pipeline's; 0: none)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the Otsu-of-the-raw-volume baseline")
@@ -58,6 +60,8 @@ def main() -> None:
                                                         **({} if args.test_time is None else {"test_time": args.test_time})),
                              **({} if args.tiling is None else {"tiling": args.tiling}),
                              **({} if args.min_probability is None else {"min_probability": args.min_probability}),
+                             **({} if args.min_depth is None else {"min_depth": args.min_depth}),
+                             **({} if args.min_size is None else {"min_size": args.min_size}),
                              **({} if args.field_margin is None else {"field_margin": args.field_margin}))
     methods = ("network",) if args.no_baseline else ("network", "otsu_raw")
     totals = {name: [ConfusionCounts(0, 0, 0, 0), 0, 0, 0, 0] for name in methods}
@@ -93,11 +97,12 @@ def main() -> None:
                    "RT": round(scores["RT"], 4), "RF": round(scores["RF"], 4) if scores["predicted_pores"] else None,
                    "pores_pred": scores["predicted_pores"], "pores_true": scores["true_pores"],
                    "surface_within_5px": round(float(np.mean(surface_error <= 5)), 4),
-                   "tissue_levels": result.summary.get("tissue_levels")}
+                   "tissue_levels": result.summary.get("tissue_levels"),
+                   "dropped_faint_shallow": [result.summary.get("faint_glands_dropped"), result.summary.get("shallow_glands_dropped")]}
             print(json.dumps(row), flush=True)
     for name, (counts, correct, true, wrong, predicted) in totals.items():
         print(json.dumps({"pooled": name, "style": args.style, "weights": str(args.weights or "shipped"),
-                          "noise_region": denoise.noise_region, "denoise_rows": denoise.rows, "tiling": options.tiling, "test_time": options.inference.test_time, "min_probability": options.min_probability, "field_margin": options.field_margin, "bm3d_stage": args.bm3d_stage, "dice": round(counts.dice, 4), "iou": round(counts.iou, 4),
+                          "noise_region": denoise.noise_region, "denoise_rows": denoise.rows, "tiling": options.tiling, "test_time": options.inference.test_time, "min_probability": options.min_probability, "min_depth": options.min_depth, "min_size": options.min_size, "field_margin": options.field_margin, "bm3d_stage": args.bm3d_stage, "dice": round(counts.dice, 4), "iou": round(counts.iou, 4),
                           "RT": round(correct / true, 4), "RF": round(wrong / predicted, 4) if predicted else None,
                           "true_pores": true, "predicted_pores": predicted,
                           "surface_within_5px": round(surface_hits / surface_total, 4)}))

@@ -12,7 +12,7 @@ from medimg.common.cli_edge import SchedulerOption, WorkersOption, cli_command, 
 from medimg.common.denoisers import DEFAULT_DENOISER
 from medimg.common.device import DEVICE_HELP
 from medimg.oct_glands.noise import DEFAULT_NOISE_REGION
-from medimg.oct_glands.prune import MIN_GLAND_PROBABILITY
+from medimg.oct_glands.prune import MIN_GLAND_DEPTH, MIN_GLAND_PROBABILITY, MIN_GLAND_VOXELS, PAPER_MIN_GLAND_VOXELS
 
 app = typer.Typer(help="Fingertip OCT volume -> subcutaneous sweat glands -> 2-D pore map.", no_args_is_help=True)
 
@@ -59,10 +59,14 @@ DenoiseRowsOption = typer.Option("surface", "--denoise-rows", help=(
     "in a band that follows the smoothed surface column by column; tissue: the same rows as one rectangle per B-scan "
     "(more rows where the skin is curved); "
     "all: every row of every B-scan (about twice the time on a 500-deep scan)."))
-MinSizeOption = typer.Option(120, "--min-size", min=1, help="Remove components smaller than this many voxels.")
+MinSizeOption = typer.Option(MIN_GLAND_VOXELS, "--min-size", min=1, help=f"Remove components smaller than this many voxels (the paper: {PAPER_MIN_GLAND_VOXELS}).")
 ConnectivityOption = typer.Option(3, "--connectivity", min=1, max=3, help="1 = faces (6), 2 = +edges (18), 3 = +corners (26 neighbours).")
 MinProbabilityOption = typer.Option(MIN_GLAND_PROBABILITY, "--min-probability", help=(
     "Also drop glands whose voxels' mean probability is below this (the network unsure of them); 0: the paper's size rule alone."))
+MinDepthOption = typer.Option(MIN_GLAND_DEPTH, "--min-depth", min=0, help=(
+    "Also drop glands that stay this close to the surface: those whose depth_reached (90th percentile of their voxels' "
+    "depths below the surface, in voxels) is smaller; the bright stratum-corneum band, not ducts, which reach the "
+    "junction 30-50 px down. 0: off."))
 
 
 def _output_dir(output: Optional[Path], source: Path, *, beside_input: bool) -> Path:
@@ -193,13 +197,16 @@ def prune(
     probability: Optional[Path] = typer.Option(None, "--probability", help="probability.tif from 'medimg oct infer': needed by --min-probability."),
     min_probability: Optional[float] = typer.Option(None, "--min-probability", help=(
         f"With --probability: drop glands whose voxels' mean probability is below this [default: {MIN_GLAND_PROBABILITY:g}, as extract].")),
+    surface_map: Optional[Path] = typer.Option(None, "--surface", help="surface.tif from 'medimg oct surface': needed by --min-depth."),
+    min_depth: Optional[int] = typer.Option(None, "--min-depth", min=0, help=(
+        f"With --surface: drop glands whose depth_reached below the surface is smaller [default: {MIN_GLAND_DEPTH}, as extract].")),
 ) -> None:
     """Stage 6: drop components under --min-size voxels (and, with --probability, those of a mean probability under
-    --min-probability), label the rest -> glands.tif."""
+    --min-probability; with --surface, those that stay within --min-depth of the surface), label the rest -> glands.tif."""
     from medimg.oct_glands.pipeline import run_prune
 
     path, count = run_prune(mask, _output_dir(output, mask, beside_input=True), min_size=min_size, connectivity=connectivity,
-                            probability_path=probability, min_probability=min_probability)
+                            probability_path=probability, min_probability=min_probability, surface_path=surface_map, min_depth=min_depth)
     typer.echo(str(path))
     typer.echo(f"glands={count}")
 
@@ -210,11 +217,12 @@ def project(
     glands: Path = typer.Argument(..., help="glands.tif from 'medimg oct prune'."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help=OUTPUT_HELP + " Default: the labels' folder."),
     probability: Optional[Path] = typer.Option(None, "--probability", help="probability.tif, to report each gland's mean probability."),
+    surface_map: Optional[Path] = typer.Option(None, "--surface", help="surface.tif, to report how deep below the surface each gland reaches."),
 ) -> None:
-    """Stage 7: gland centroids -> pores.csv (x, y, z, volume, mean probability)."""
+    """Stage 7: gland centroids -> pores.csv (x, y, z, volume, mean probability, depth reached)."""
     from medimg.oct_glands.pipeline import run_project
 
-    path, _ = run_project(glands, _output_dir(output, glands, beside_input=True), probability_path=probability)
+    path, _ = run_project(glands, _output_dir(output, glands, beside_input=True), probability_path=probability, surface_path=surface_map)
     typer.echo(str(path))
 
 
@@ -247,6 +255,7 @@ def extract(
     min_size: int = MinSizeOption,
     connectivity: int = ConnectivityOption,
     min_probability: float = MinProbabilityOption,
+    min_depth: int = MinDepthOption,
     as_json: bool = typer.Option(False, "--json", help="Print the JSON summary instead of the paths."),
     scheduler: Optional[str] = SchedulerOption,
     workers: Optional[int] = WorkersOption,
@@ -266,6 +275,7 @@ def extract(
         min_size=min_size,
         connectivity=connectivity,
         min_probability=min_probability,
+        min_depth=min_depth,
     )
     from medimg.common.tables import to_json
 

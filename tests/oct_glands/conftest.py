@@ -3,7 +3,7 @@ import pytest
 import tifffile
 
 SHAPE = (80, 100, 120)  # Y, Z, X: one row of two blocks at stride 40
-BIG_CUBES = ((20, 30, 20), (50, 40, 90))  # corners (y, z, x) of 6^3 = 216-voxel glands
+BIG_CUBES = ((20, 30, 20), (50, 40, 90))  # corners (y, z, x) of 8^3 = 512-voxel glands
 SMALL_CUBE = (60, 30, 40)  # 4^3 = 64 voxels: pruned
 
 
@@ -13,7 +13,7 @@ def toy_scan_volume() -> np.ndarray:
     volume = np.full(SHAPE, 10, np.uint8)
     volume[:, 10:, :] = 100
     for y, z, x in BIG_CUBES:
-        volume[y : y + 6, z : z + 6, x : x + 6] = 250
+        volume[y : y + 8, z : z + 8, x : x + 8] = 250
     y, z, x = SMALL_CUBE
     volume[y : y + 4, z : z + 4, x : x + 4] = 250
     return volume

@@ -5,6 +5,7 @@ import tifffile
 from typer.testing import CliRunner
 
 from medimg.cli import app
+from medimg.common.tables import read_csv
 from medimg.common.volumes import read_volume
 from medimg.oct_glands.denoise import denoise_volume
 
@@ -25,8 +26,8 @@ def test_stage_chain_gives_the_same_pores_as_extract(tmp_path, toy_scan, random_
     assert corners.endswith("corners.csv")
     (probability,) = invoke("oct", "infer", blocks, *network)
     mask, threshold_line = invoke("oct", "threshold", probability)
-    glands, _ = invoke("oct", "prune", mask, "--probability", probability)
-    (pores,) = invoke("oct", "project", glands, "--probability", probability)
+    glands, _ = invoke("oct", "prune", mask, "--probability", probability, "--surface", surface)
+    (pores,) = invoke("oct", "project", glands, "--probability", probability, "--surface", surface)
 
     paths = invoke("oct", "extract", toy_scan, "--no-denoise", "--tiling", "paper", "-o", tmp_path / "one", *network)
     assert [p.rsplit("/", 1)[1] for p in paths] == ["pores.csv", "glands.tif", "fingerprint.png", "bscan_overlay.png", "summary.json", "report.html"]
@@ -227,6 +228,32 @@ def test_extract_takes_a_minimum_gland_probability_and_refuses_one_outside_0_1(t
     assert not (tmp_path / "x").exists()
 
 
+def test_prune_drops_shallow_glands_given_the_surface_and_project_reports_their_depth(tmp_path):
+    mask = np.zeros((8, 40, 24), np.uint8)
+    mask[0:8, 10:15, 0:10] = 1  # 400 voxels at depths 0..4 below a surface at z = 10: the bright band
+    mask[0:6, 20:35, 12:17] = 1  # 450 voxels at depths 10..24: 90th percentile (rank 404 of 450, 30 a depth) 23
+    surface = np.full((8, 24), 10, np.int32)
+    tifffile.imwrite(tmp_path / "mask.tif", mask)
+    tifffile.imwrite(tmp_path / "surface.tif", surface)
+    _, count = invoke("oct", "prune", tmp_path / "mask.tif", "-o", tmp_path / "all")
+    assert count == "glands=2"
+    glands, count = invoke("oct", "prune", tmp_path / "mask.tif", "-o", tmp_path / "deep", "--surface", tmp_path / "surface.tif")
+    assert count == "glands=1"  # the default --min-depth 15, as extract
+    assert np.count_nonzero(read_volume(glands)) == 450
+    (pores,) = invoke("oct", "project", glands, "--surface", tmp_path / "surface.tif")
+    (row,) = read_csv(pores)
+    assert row["depth_reached"] == "23" and row["volume_voxels"] == "450"
+    _, count = invoke("oct", "prune", tmp_path / "mask.tif", "-o", tmp_path / "deeper", "--surface", tmp_path / "surface.tif",
+                      "--min-depth", "24")
+    assert count == "glands=0"
+    bad = runner.invoke(app, ["oct", "prune", str(tmp_path / "mask.tif"), "-o", str(tmp_path / "x"), "--min-depth", "15"])
+    assert bad.exit_code != 0 and bad.stdout == ""
+    assert bad.stderr.strip() == "Error: expected --surface with --min-depth above 0, got no surface map"
+    bad = runner.invoke(app, ["oct", "extract", str(tmp_path / "mask.tif"), "-o", str(tmp_path / "x"), "--min-depth", "-1"])
+    assert bad.exit_code == 2 and bad.stdout == "" and "--min-depth" in bad.stderr
+    assert not (tmp_path / "x").exists()
+
+
 def test_prune_drops_faint_glands_given_the_probability_map(tmp_path):
     mask = np.zeros((8, 12, 12), np.uint8)
     mask[0:6, 0:5, 0:5] = 1  # 150 voxels, p = 0.9
@@ -235,10 +262,10 @@ def test_prune_drops_faint_glands_given_the_probability_map(tmp_path):
     probability[0:6, 0:5, 0:5] = 0.9
     tifffile.imwrite(tmp_path / "mask.tif", mask)
     tifffile.imwrite(tmp_path / "probability.tif", probability)
-    _, count = invoke("oct", "prune", tmp_path / "mask.tif", "-o", tmp_path / "all")
+    _, count = invoke("oct", "prune", tmp_path / "mask.tif", "-o", tmp_path / "all", "--min-size", "120")  # the paper's size rule
     assert count == "glands=2"
     _, count = invoke("oct", "prune", tmp_path / "mask.tif", "-o", tmp_path / "sure", "--probability", tmp_path / "probability.tif",
-                      "--min-probability", "0.7")
+                      "--min-probability", "0.7", "--min-size", "120")
     assert count == "glands=1"
     kept = read_volume(tmp_path / "sure" / "glands.tif")
     assert kept.max() == 1 and np.count_nonzero(kept) == 150 and kept[0, 0, 0] == 1

@@ -21,8 +21,8 @@ def test_extract_finds_the_two_big_cubes_and_prunes_the_small_one(tmp_path, toy_
     result = extract(toy_scan, tmp_path / "out", options=options, predictor=bright_voxels)
     pores = read_csv(result.pores_csv)
     centres = sorted((float(p["x"]), float(p["y"]), float(p["z"])) for p in pores)
-    assert centres == sorted((x + 2.5, y + 2.5, z + 2.5) for y, z, x in BIG_CUBES)
-    assert [int(p["volume_voxels"]) for p in pores] == [216, 216]
+    assert centres == sorted((x + 3.5, y + 3.5, z + 3.5) for y, z, x in BIG_CUBES)
+    assert [int(p["volume_voxels"]) for p in pores] == [512, 512]
     labels = read_volume(result.glands_tif)
     assert labels.shape == (80, 100, 120) and labels.max() == 2
     summary = json.loads(result.summary_json.read_text())
@@ -104,6 +104,22 @@ def test_glands_the_network_is_unsure_of_are_dropped_below_the_minimum_mean_prob
     assert read_volume(result.glands_tif).max() == pores
     summary = json.loads(result.summary_json.read_text())
     assert summary["faint_glands_dropped"] == dropped and summary["pores"] == pores
+
+
+@pytest.mark.parametrize("min_depth, kept_z, dropped", [(0, [30, 40], 0), (27, [30, 40], 0), (28, [40], 1), (38, [], 2)])
+def test_glands_that_stay_near_the_surface_are_dropped_below_the_minimum_depth(tmp_path, toy_scan, min_depth, kept_z, dropped):
+    # surface at z = 10; the cubes span z 30..37 and 40..47: depths 20..27 and 30..37, 64 voxels each,
+    # so the 90th percentile (rank 459 of 512) is 27 and 37
+    options = ExtractOptions(denoise=DenoiseOptions(enabled=False), min_depth=min_depth)
+    result = extract(toy_scan, tmp_path / "out", options=options, predictor=bright_voxels)
+    found = read_csv(result.pores_csv)
+    assert sorted(round(float(p["z"]) - 3.5) for p in found) == kept_z
+    assert sorted(int(p["depth_reached"]) for p in found) == [z - 3 for z in kept_z]
+    summary = json.loads(result.summary_json.read_text())
+    assert summary["shallow_glands_dropped"] == dropped and summary["faint_glands_dropped"] == 0
+    assert read_volume(result.glands_tif).max() == len(kept_z)
+    with pytest.raises(InputError, match="min-depth >= 0"):
+        ExtractOptions(min_depth=-1)
 
 
 def test_a_minimum_probability_outside_0_1_is_an_option_error():

@@ -37,3 +37,23 @@ def test_a_depth_window_of_labels_and_probability_codes_gives_the_same_pores():
     assert [sorted(p) for p in pores] == [sorted(p) for p in expected]
     assert [list(p.values()) for p in pores] == [pytest.approx(list(p.values())) for p in expected]
     assert pores[0]["z"] == pytest.approx(5.0) and pores[0]["mean_probability"] == pytest.approx(0.8)
+
+
+def test_depth_reached_is_the_90th_percentile_of_depths_below_the_surface_lower_rank():
+    labels = np.zeros((3, 40, 4), np.uint16)
+    labels[1, 10:20, 2] = 1  # ten voxels, z 10..19
+    labels[0, 5:7, 0:2] = 2  # four voxels, z 5..6
+    surface = np.full((3, 4), 8, np.int32)
+    surface[1, 2] = 6  # depths of gland 1: 4..13, sorted; rank floor(0.9 * 9) = 8 -> 12
+    pores = gland_pores(labels, surface=surface)
+    assert [p["depth_reached"] for p in pores] == [12, -2]  # gland 2: depths -3, -3, -2, -2; rank floor(0.9 * 3) = 2 -> -2
+    assert gland_pores(labels)[0]["depth_reached"] is None
+    window = gland_pores(labels[:, 4:24], surface=surface, top=4)  # a depth window gives the same depths
+    assert [p["depth_reached"] for p in window] == [12, -2]
+
+
+def test_a_surface_of_the_wrong_shape_is_refused():
+    from medimg.common.errors import InputError
+
+    with pytest.raises(InputError, match=r"expected a \(Y, X\) surface of shape \(3, 4\), got shape \(4, 3\)"):
+        gland_pores(np.ones((3, 5, 4), np.uint8), surface=np.zeros((4, 3), np.int32))

@@ -13,12 +13,14 @@ def _mask_with_sizes(sizes, n_z=20):
     return mask
 
 
-def test_119_voxels_are_removed_and_120_kept():
-    labels = label_glands(_mask_with_sizes([119, 120, 300]))
+def test_399_voxels_are_removed_and_400_kept_and_the_papers_120_on_request():
+    labels = label_glands(_mask_with_sizes([399, 400, 500]))
     assert labels.dtype == np.uint16
     assert labels.max() == 2
-    assert sorted(np.bincount(labels.ravel())[1:].tolist()) == [120, 300]
-    assert np.count_nonzero(labels[1]) == 0  # the 119-voxel rod was in row y = 1
+    assert sorted(np.bincount(labels.ravel())[1:].tolist()) == [400, 500]
+    assert np.count_nonzero(labels[1]) == 0  # the 399-voxel rod was in row y = 1
+    paper = label_glands(_mask_with_sizes([119, 120, 300]), min_size=120)
+    assert sorted(np.bincount(paper.ravel())[1:].tolist()) == [120, 300]
 
 
 def test_connectivity_decides_whether_diagonal_voxels_join():
@@ -80,3 +82,22 @@ def test_faint_glands_are_dropped_and_the_rest_renumbered_in_order():
     assert np.count_nonzero(kept) == 3
     with pytest.raises(InputError, match="minimum mean probability"):
         drop_faint_glands(labels, {1: 0.9}, min_probability=-0.1)
+
+
+def test_shallow_glands_are_those_reaching_less_than_the_minimum_depth():
+    from medimg.oct_glands.prune import shallow_glands
+
+    depth_reached = {1: 9, 2: 15, 3: 14, 4: None}
+    assert shallow_glands(depth_reached, min_depth=15) == [1, 3]  # 15 stays; no surface, no verdict
+    assert shallow_glands(depth_reached, min_depth=0) == []
+    with pytest.raises(InputError, match="expected a minimum depth >= 0, got -1"):
+        shallow_glands(depth_reached, min_depth=-1)
+
+
+def test_dropping_glands_renumbers_the_rest_in_place_in_their_order():
+    from medimg.oct_glands.prune import drop_glands
+
+    labels = np.array([[[1, 2, 3, 4, 0]]], np.uint16)
+    assert drop_glands(labels, [2, 4]) is labels
+    assert labels.tolist() == [[[1, 0, 2, 0, 0]]]
+    assert drop_glands(labels, []).tolist() == [[[1, 0, 2, 0, 0]]]
