@@ -1,6 +1,6 @@
 """Stage 6: remove connected components smaller than 400 voxels (noise, not glands; the paper's 120 with
-``--min-size 120``), and optionally
-those the network is unsure of (a low mean probability) and those that stay in the skin's top rows."""
+``--min-size 120``), and optionally those the network is unsure of (a low mean probability) and those
+that stay in the skin's top rows."""
 
 from __future__ import annotations
 
