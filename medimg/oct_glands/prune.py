@@ -208,9 +208,3 @@ def drop_glands(labels: np.ndarray, dropped: list[int]) -> np.ndarray:
         rows = labels[first : first + 32]
         np.take(new_ids, rows, out=rows)
     return labels
-
-
-def drop_faint_glands(labels: np.ndarray, mean_probability: dict[int, float | None], *, min_probability: float) -> tuple[np.ndarray, int]:
-    """:func:`drop_glands` of the :func:`faint_glands`: the labels renumbered in place, and how many went."""
-    faint = faint_glands(mean_probability, min_probability=min_probability)
-    return drop_glands(labels, faint), len(faint)

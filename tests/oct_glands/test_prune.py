@@ -69,19 +69,20 @@ def test_labelling_by_slabs_equals_labelling_the_whole_mask(slab, connectivity):
 
 
 def test_faint_glands_are_dropped_and_the_rest_renumbered_in_order():
-    from medimg.oct_glands.prune import drop_faint_glands
+    from medimg.oct_glands.prune import drop_glands, faint_glands
 
     labels = np.zeros((3, 4, 4), dtype=np.uint16)
     labels[0, 0, :2], labels[1, 1, :3], labels[2, 3, 3] = 1, 2, 3
     before = labels.copy()
-    same, dropped = drop_faint_glands(labels, {1: 0.9, 2: 0.65, 3: 0.8}, min_probability=0.0)
-    assert dropped == 0 and np.array_equal(same, before)
-    kept, dropped = drop_faint_glands(labels, {1: 0.9, 2: 0.65, 3: 0.8}, min_probability=0.7)
-    assert dropped == 1 and kept is labels  # in place
+    faint = faint_glands({1: 0.9, 2: 0.65, 3: 0.8}, min_probability=0.0)
+    assert faint == [] and np.array_equal(drop_glands(labels, faint), before)
+    faint = faint_glands({1: 0.9, 2: 0.65, 3: 0.8}, min_probability=0.7)
+    kept = drop_glands(labels, faint)
+    assert faint == [2] and kept is labels  # in place
     assert kept[0, 0, :2].tolist() == [1, 1] and not kept[1].any() and kept[2, 3, 3] == 2 and kept.max() == 2
     assert np.count_nonzero(kept) == 3
     with pytest.raises(InputError, match="minimum mean probability"):
-        drop_faint_glands(labels, {1: 0.9}, min_probability=-0.1)
+        faint_glands({1: 0.9}, min_probability=-0.1)
 
 
 def test_shallow_glands_are_those_reaching_less_than_the_minimum_depth():
